@@ -1,0 +1,66 @@
+"""Which files the running Python program has imported (Django's iter_all_python_module_files)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import zipimport
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+# Files of modules that failed to import (for example with a syntax error). Watching them means
+# that fixing the error reloads the program.
+_error_files: list[str] = []
+
+
+def iter_all_python_module_files() -> frozenset[Path]:
+    """Every source file of the imported modules, `__main__` included, plus files that failed."""
+    # sys.modules changes often but is rarely replaced as a whole; key the cache on its contents'
+    # identity so that a tick in a quiet program costs a tuple build, not a walk of every module.
+    modules = tuple(
+        m for m in map(sys.modules.__getitem__, sorted(sys.modules)) if isinstance(m, ModuleType)
+    )
+    return _module_files(modules, frozenset(_error_files))
+
+
+@functools.lru_cache(maxsize=1)
+def _module_files(modules: tuple[ModuleType, ...], extra_files: frozenset[str]) -> frozenset[Path]:
+    sys_file_paths: list[str] = []
+    for module in modules:
+        if module.__name__ in ("__main__", "__mp_main__"):
+            # __main__ (usually manage.py or app.py) has no __spec__ when run as a script.
+            main_file = getattr(module, "__file__", None)
+            if main_file:
+                sys_file_paths.append(main_file)
+            continue
+        spec = getattr(module, "__spec__", None)
+        if spec is None:
+            continue
+        if isinstance(spec.loader, zipimport.zipimporter):
+            origin = spec.loader.archive
+        elif getattr(spec, "has_location", False) and spec.origin:
+            origin = spec.origin
+        else:
+            continue
+        sys_file_paths.append(origin)
+    return frozenset(_resolve(sys_file_paths + list(extra_files)))
+
+
+def _resolve(filenames: Iterable[str]) -> Iterable[Path]:
+    for filename in filenames:
+        if not filename:
+            continue
+        path = Path(filename)
+        try:
+            if not path.exists():
+                continue  # built-ins, frozen modules, '<string>'
+        except (OSError, ValueError):
+            continue
+        yield path.resolve().absolute()
+
+
+def record_error_file(filename: str | None) -> None:
+    """Remember the file of a module whose import failed, so that fixing it reloads."""
+    if filename and filename not in _error_files:
+        _error_files.append(filename)

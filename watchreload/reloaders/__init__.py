@@ -1,0 +1,57 @@
+"""get_reloader(): the one place that chooses a backend and explains the choice."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, get_args
+
+from watchreload.errors import WatchmanUnavailable
+from watchreload.reloaders.base import BaseReloader
+from watchreload.reloaders.stat import StatReloader
+
+logger = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "watchman", "stat"]
+BACKENDS: tuple[str, ...] = get_args(BackendName)
+
+DEFAULT_POLL_INTERVAL_S = 1.0
+DEFAULT_WATCHMAN_TIMEOUT_S = 5.0
+
+
+def get_reloader(
+    backend: BackendName = "auto",
+    *,
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    watchman_timeout_s: float = DEFAULT_WATCHMAN_TIMEOUT_S,
+    **options: Any,
+) -> BaseReloader:
+    """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
+
+    `auto` uses Watchman when it is available and otherwise StatReloader (logging why, once).
+    `watchman` raises WatchmanUnavailable with the reason instead of falling back.
+    `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
+    reloader: BaseReloader
+    if backend in ("auto", "watchman"):
+        from watchreload.reloaders.watchman import WatchmanReloader
+
+        try:
+            WatchmanReloader.check_availability(timeout_s=watchman_timeout_s)
+        except WatchmanUnavailable as exc:
+            if backend == "watchman":
+                raise
+            logger.info("Watchman unavailable, using StatReloader: %s", exc)
+            reloader = StatReloader(interval_s=poll_interval_s, **options)
+            reloader.reason = f"Watchman unavailable: {exc}"
+            return reloader
+        reloader = WatchmanReloader(timeout_s=watchman_timeout_s, **options)
+        reloader.reason = "requested" if backend == "watchman" else "Watchman is available"
+        return reloader
+    reloader = StatReloader(interval_s=poll_interval_s, **options)
+    reloader.reason = "requested"
+    return reloader
+
+
+__all__ = ["BACKENDS", "BackendName", "BaseReloader", "StatReloader", "get_reloader"]

@@ -1,0 +1,149 @@
+"""BaseReloader: the contract every backend implements, with Django's names and meaning."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from watchreload.changes import (
+    DEFAULT_DEBOUNCE_MAX_MS,
+    DEFAULT_DEBOUNCE_MS,
+    Change,
+    ChangeBatcher,
+    ChangeSet,
+)
+from watchreload.hooks import autoreload_started, file_changed
+from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec
+
+logger = logging.getLogger(__name__)
+
+
+class BaseReloader:
+    """Finds changed files and reports each through `notify_file_changed()`.
+
+    A backend implements `tick()` (a generator doing one bounded step per `yield`) and
+    `check_availability()`. Changes nobody's `file_changed` hook handled are gathered into debounced
+    ChangeSets, read with `wait_for_changes()`; in library mode each ChangeSet ends the process
+    with exit code 3, in command mode the supervisor restarts its child.
+    """
+
+    name = "base"
+    reason = ""  # why get_reloader() chose this backend
+
+    def __init__(
+        self,
+        *,
+        ignore_patterns: Iterable[str] = DEFAULT_IGNORE_PATTERNS,
+        watch_modules: bool = True,
+        debounce_ms: float = DEFAULT_DEBOUNCE_MS,
+        debounce_max_ms: float = DEFAULT_DEBOUNCE_MAX_MS,
+    ) -> None:
+        self.extra_files: set[Path] = set()
+        self.directory_globs: defaultdict[Path, set[str]] = defaultdict(set)
+        self.ignore = IgnoreMatcher(tuple(ignore_patterns))
+        self.watch_modules = watch_modules
+        self.batcher = ChangeBatcher(debounce_ms, debounce_max_ms)
+        self.error: BaseException | None = None
+        self._stop_condition = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what is watched -------------------------------------------------------------------
+
+    def watch_dir(self, path: str | os.PathLike[str], glob: str) -> None:
+        """Watch files under `path` whose path relative to it matches `glob` (wildmatch)."""
+        directory = Path(path).absolute()
+        WatchSpec.build([directory], [glob])  # validates the glob with a clear error
+        logger.debug("watching dir %s with glob %s", directory, glob)
+        self.directory_globs[directory].add(glob)
+
+    def watch_file(self, path: str | os.PathLike[str]) -> None:
+        self.extra_files.add(Path(path).absolute())
+
+    def spec(self) -> WatchSpec:
+        """A snapshot of everything watched now, as the one description backends share."""
+        extra = set(self.extra_files)
+        if self.watch_modules:
+            from watchreload.modules import iter_all_python_module_files
+
+            extra.update(iter_all_python_module_files())
+        return WatchSpec(
+            roots={d: frozenset(g) for d, g in self.directory_globs.items()},
+            extra_files=frozenset(extra),
+            ignore=self.ignore,
+        )
+
+    def watched_files(self, include_globs: bool = True) -> Iterator[Path]:
+        """Yield every file watched now: imported modules, extra files and, optionally, globbed."""
+        from watchreload.scan import iter_matching_files
+
+        spec = self.spec()
+        yield from spec.extra_files
+        if include_globs:
+            for root, globs in spec.roots.items():
+                for path, _ in iter_matching_files(root, globs, spec.ignore):
+                    yield Path(path)
+
+    # -- running -----------------------------------------------------------------------------
+
+    @classmethod
+    def check_availability(cls) -> None:
+        """Raise WatchmanUnavailable (or another WatchreloadError) when this backend can't run."""
+        raise NotImplementedError("subclasses must implement check_availability()")
+
+    def tick(self) -> Iterator[None]:
+        raise NotImplementedError("subclasses must implement tick()")
+
+    def run_loop(self) -> None:
+        ticker = self.tick()
+        while not self.should_stop:
+            try:
+                next(ticker)
+            except StopIteration:
+                break
+        self.stop()
+
+    def start(self) -> None:
+        """Run the backend in a daemon thread; read results with `wait_for_changes()`."""
+        autoreload_started.send(sender=self)
+        self._thread = threading.Thread(
+            target=self._run_guarded, name=f"watchreload-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run_guarded(self) -> None:
+        try:
+            self.run_loop()
+        except BaseException as exc:  # handed to the consumer, which reports it
+            self.error = exc
+            logger.debug("%s reloader failed", self.name, exc_info=True)
+        finally:
+            self.batcher.close()
+
+    def join(self, timeout_s: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def notify_file_changed(self, path: str | os.PathLike[str], change: Change = Change.modified) -> None:
+        file_path = Path(path)
+        results = file_changed.send(sender=self, file_path=file_path)
+        logger.debug("%s notified as changed; signal results: %s", file_path, results)
+        if not any(result for _, result in results):
+            self.batcher.add(file_path, change)
+
+    def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None:
+        """The next debounced ChangeSet, or None on timeout or once the reloader has stopped."""
+        return self.batcher.wait(timeout_s)
+
+    @property
+    def should_stop(self) -> bool:
+        return self._stop_condition.is_set()
+
+    def stop(self) -> None:
+        self._stop_condition.set()
+        self.batcher.close()

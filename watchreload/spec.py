@@ -1,0 +1,213 @@
+"""What is watched: roots, include globs, ignore patterns and extra files, and how they match.
+
+Globs use Watchman's wildmatch semantics, matched against the path relative to the root with `/`
+separators: `**` crosses directories (`**/` also matches no directory at all), `*` and `?` do not
+cross `/`, `[...]` is a character class (`[!...]` negated), `\\` escapes. Dot files are matched like
+any other name (Watchman's `includedotfiles`).
+
+An ignore pattern without a `/` is compared with every path component's name, so `node_modules`
+prunes such a directory at any depth and `*.pyc` drops such files anywhere. A pattern with a `/` is
+matched against the whole relative path (`docs/_build/**`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchreload.errors import ConfigError
+
+DEFAULT_INCLUDE_GLOBS: tuple[str, ...] = ("**/*.py",)
+
+DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
+    # version control
+    ".git",
+    ".hg",
+    ".svn",
+    ".bzr",
+    # Python byproducts, tool caches and virtual environments
+    "__pycache__",
+    "*.pyc",
+    "*.pyo",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.egg-info",
+    # other ecosystems
+    "node_modules",
+    # editors: swap, backup and lock files
+    ".idea",
+    ".*.swp",
+    ".*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+)
+
+
+@functools.lru_cache(maxsize=512)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """Translate a wildmatch glob into a regular expression over `/`-separated relative paths."""
+    if not pattern or pattern.startswith("/") or "\0" in pattern:
+        raise ConfigError(
+            f"glob {pattern!r} is invalid; pass a non-empty pattern relative to the watched "
+            "directory, such as '**/*.py'"
+        )
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if pattern.startswith("**", i):
+                at_start = i == 0 or pattern[i - 1] == "/"
+                j = i + 2
+                if at_start and j < n and pattern[j] == "/":
+                    out.append("(?:.*/)?")  # '**/': zero or more directories
+                    i = j + 1
+                    continue
+                if at_start and j == n:
+                    out.append(".*")  # trailing '**': everything below
+                    i = j
+                    continue
+                out.append("[^/]*")  # '**' not between slashes behaves like '*'
+                i = j
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + 1
+            negate = j < n and pattern[j] in "!^"
+            if negate:
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                raise ConfigError(
+                    f"glob {pattern!r} has an unclosed '['; close the character class or "
+                    "escape it as '\\['"
+                )
+            body = pattern[i + 1 + negate : j].replace("\\", "\\\\")
+            out.append(f"[{'^/' if negate else ''}{body}]" if negate else f"(?!/)[{body}]")
+            i = j
+        elif c == "\\":
+            if i + 1 >= n:
+                raise ConfigError(f"glob {pattern!r} ends with a lone '\\'; remove or escape it")
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def glob_matches(pattern: str, relative_path: str) -> bool:
+    return compile_glob(pattern).fullmatch(relative_path) is not None
+
+
+@dataclass(frozen=True)
+class IgnoreMatcher:
+    """Decides which names and relative paths are ignored."""
+
+    patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS
+
+    def __post_init__(self) -> None:
+        for pattern in self.patterns:
+            compile_glob(pattern)  # validate early: one clear error instead of one per file
+
+    @functools.cached_property
+    def _name_regex(self) -> re.Pattern[str] | None:
+        parts = [compile_glob(p).pattern for p in self.patterns if "/" not in p]
+        return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
+
+    @functools.cached_property
+    def _path_regex(self) -> re.Pattern[str] | None:
+        parts = [compile_glob(p).pattern for p in self.patterns if "/" in p]
+        return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
+
+    @property
+    def name_patterns(self) -> tuple[str, ...]:
+        return tuple(p for p in self.patterns if "/" not in p)
+
+    @property
+    def path_patterns(self) -> tuple[str, ...]:
+        return tuple(p for p in self.patterns if "/" in p)
+
+    def ignores_name(self, name: str) -> bool:
+        """True when a single file or directory name is ignored wherever it appears."""
+        regex = self._name_regex
+        return regex is not None and regex.fullmatch(name) is not None
+
+    def prunes(self, name: str, relative_path: str) -> bool:
+        """True when the entry `name` at `relative_path` is ignored (its parents already were not)."""
+        if self.ignores_name(name):
+            return True
+        regex = self._path_regex
+        return regex is not None and regex.fullmatch(relative_path) is not None
+
+    def ignores_path(self, relative_path: str) -> bool:
+        """True when a relative path (file or directory) or any of its parents is ignored."""
+        parts = relative_path.split("/")
+        if any(self.ignores_name(part) for part in parts):
+            return True
+        regex = self._path_regex
+        if regex is None:
+            return False
+        return any(regex.fullmatch("/".join(parts[: k + 1])) for k in range(len(parts)))
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """One description of what to watch, shared by every backend.
+
+    `roots` maps each watched directory to its include globs. `extra_files` are watched whatever
+    the globs and ignore patterns say.
+    """
+
+    roots: dict[Path, frozenset[str]] = field(default_factory=dict)
+    extra_files: frozenset[Path] = frozenset()
+    ignore: IgnoreMatcher = field(default_factory=IgnoreMatcher)
+
+    @classmethod
+    def build(
+        cls,
+        roots: Iterable[str | os.PathLike[str]],
+        include_globs: Iterable[str] = DEFAULT_INCLUDE_GLOBS,
+        ignore_patterns: Iterable[str] = DEFAULT_IGNORE_PATTERNS,
+        extra_files: Iterable[str | os.PathLike[str]] = (),
+    ) -> WatchSpec:
+        globs = frozenset(include_globs)
+        for glob in globs:
+            compile_glob(glob)
+        return cls(
+            roots={Path(root).absolute(): globs for root in roots},
+            extra_files=frozenset(Path(f).absolute() for f in extra_files),
+            ignore=IgnoreMatcher(tuple(ignore_patterns)),
+        )
+
+    def matches(self, path: Path) -> bool:
+        """True when an absolute path is watched by this spec."""
+        if path in self.extra_files:
+            return True
+        for root, globs in self.roots.items():
+            try:
+                relative = path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+            if relative == "." or self.ignore.ignores_path(relative):
+                continue
+            if any(glob_matches(g, relative) for g in globs):
+                return True
+        return False
