@@ -68,7 +68,7 @@ class WatchmanDaemon:
     def start(self, timeout_s: float = 20) -> None:
         binary = shutil.which("watchman")
         if binary is None:
-            raise RuntimeError("the watchman binary is not on PATH; run ./scripts/test to install it")
+            raise RuntimeError("watchman is not on PATH; ./scripts/test installs it")
         for stale in (self.sockname, self.pidfile):
             stale.unlink(missing_ok=True)
         self.process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,12 +101,21 @@ class Spawned:
         self.popen.wait(DEFAULT_TIMEOUT_S)
         leftovers = self.session_members()
         for pid in leftovers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self._log.close()
         return leftovers
 
 
 PYTHON = sys.executable
+
+
+def without_file_privileges(args: Sequence[str]) -> list[str]:
+    """Prefix a command so that it runs subject to file permissions, even when we are root.
+
+    root bypasses permission bits through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; util-linux
+    setpriv drops them from the bounding set, so an unreadable directory is unreadable for real.
+    """
+    if os.geteuid() != 0:
+        return list(args)
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *args]

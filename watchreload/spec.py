@@ -151,7 +151,7 @@ class IgnoreMatcher:
         return regex is not None and regex.fullmatch(name) is not None
 
     def prunes(self, name: str, relative_path: str) -> bool:
-        """True when the entry `name` at `relative_path` is ignored (its parents already were not)."""
+        """True when entry `name` at `relative_path` is ignored (its parents were not)."""
         if self.ignores_name(name):
             return True
         regex = self._path_regex

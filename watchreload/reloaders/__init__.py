@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal, get_args
 
-from watchreload.errors import WatchmanUnavailable
+from watchreload.errors import ConfigError, WatchmanUnavailable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import StatReloader
 
@@ -32,7 +32,7 @@ def get_reloader(
     `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
     reloader: BaseReloader
     if backend in ("auto", "watchman"):
         from watchreload.reloaders.watchman import WatchmanReloader

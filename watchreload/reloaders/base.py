@@ -129,7 +129,9 @@ class BaseReloader:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def notify_file_changed(self, path: str | os.PathLike[str], change: Change = Change.modified) -> None:
+    def notify_file_changed(
+        self, path: str | os.PathLike[str], change: Change = Change.modified
+    ) -> None:
         file_path = Path(path)
         results = file_changed.send(sender=self, file_path=file_path)
         logger.debug("%s notified as changed; signal results: %s", file_path, results)
