@@ -1,0 +1,188 @@
+"""StatReloader, driven tick by tick over real files (Django's tick_twice)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from watchreload.changes import Change
+from watchreload.errors import ConfigError
+from watchreload.reloaders.stat import StatReloader
+
+
+class RecordingStatReloader(StatReloader):
+    """Records notifications instead of batching them, so each tick's findings can be read."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(interval_s=0.001, watch_modules=False, **options)  # type: ignore[arg-type]
+        self.notified: list[tuple[str, Change]] = []
+
+    def notify_file_changed(
+        self, path: str | os.PathLike[str], change: Change = Change.modified
+    ) -> None:
+        self.notified.append((os.fspath(path), change))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "app.py").write_text("print('app')\n")
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    return tmp_path
+
+
+@pytest.fixture
+def reloader(tree: Path) -> Iterator[RecordingStatReloader]:
+    reloader = RecordingStatReloader()
+    reloader.watch_dir(tree, "**/*.py")
+    yield reloader
+    reloader.stop()
+
+
+def tick_twice(reloader: RecordingStatReloader) -> Iterator[None]:
+    ticker = reloader.tick()
+    next(ticker)  # baseline scan
+    yield
+    next(ticker)  # the scan that sees what the test did
+
+
+def notified(reloader: RecordingStatReloader) -> dict[str, Change]:
+    return dict(reloader.notified)
+
+
+def test_first_scan_reports_nothing(reloader: RecordingStatReloader) -> None:
+    for _ in tick_twice(reloader):
+        pass
+    assert reloader.notified == []
+
+
+def test_in_place_edit(reloader: RecordingStatReloader, tree: Path) -> None:
+    for _ in tick_twice(reloader):
+        (tree / "app.py").write_text("print('edited, and longer')\n")
+    assert notified(reloader) == {str(tree / "app.py"): Change.modified}
+
+
+def test_mtime_moved_backwards_is_a_change(reloader: RecordingStatReloader, tree: Path) -> None:
+    target = tree / "pkg" / "mod.py"
+    for _ in tick_twice(reloader):
+        st = target.stat()
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns - 10**9))
+    assert notified(reloader) == {str(target): Change.modified}
+
+
+def test_same_size_and_mtime_but_new_inode_is_a_change(
+    reloader: RecordingStatReloader, tree: Path
+) -> None:
+    """An editor's atomic save: write a temporary file, then rename it over the original."""
+    target = tree / "app.py"
+    original = target.stat()
+    for _ in tick_twice(reloader):
+        temporary = tree / ".app.py.tmp"
+        temporary.write_text("print('new!')\n")  # same length as the original
+        os.utime(temporary, ns=(original.st_atime_ns, original.st_mtime_ns))
+        os.replace(temporary, target)
+    assert target.stat().st_mtime_ns == original.st_mtime_ns
+    assert notified(reloader) == {str(target): Change.modified}
+
+
+def test_deletion_and_new_file_in_a_new_directory(
+    reloader: RecordingStatReloader, tree: Path
+) -> None:
+    for _ in tick_twice(reloader):
+        (tree / "pkg" / "mod.py").unlink()
+        (tree / "fresh" / "deeper").mkdir(parents=True)
+        (tree / "fresh" / "deeper" / "new.py").write_text("")
+    assert notified(reloader) == {
+        str(tree / "pkg" / "mod.py"): Change.deleted,
+        str(tree / "fresh" / "deeper" / "new.py"): Change.added,
+    }
+
+
+def test_ignored_directories_and_other_globs_are_not_reported(
+    reloader: RecordingStatReloader, tree: Path
+) -> None:
+    for _ in tick_twice(reloader):
+        for ignored in ("node_modules", ".git", "__pycache__", ".venv"):
+            (tree / ignored).mkdir()
+            (tree / ignored / "x.py").write_text("")
+        (tree / "notes.txt").write_text("")
+        (tree / "pkg" / ".mod.py.swp").write_text("")
+    assert reloader.notified == []
+
+
+def test_extra_files_are_watched_whatever_the_globs(tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("a = 1\n")
+    reloader = RecordingStatReloader()
+    reloader.extra_files.add(config)
+    for _ in tick_twice(reloader):
+        config.write_text("a = 22\n")
+    assert notified(reloader) == {str(config): Change.modified}
+
+
+def test_a_root_created_after_start_is_picked_up(tmp_path: Path) -> None:
+    later = tmp_path / "not-yet"
+    reloader = RecordingStatReloader()
+    reloader.watch_dir(later, "**/*.py")
+    for _ in tick_twice(reloader):
+        later.mkdir()
+        (later / "m.py").write_text("")
+    assert notified(reloader) == {str(later / "m.py"): Change.added}
+
+
+def test_default_ignores_can_be_turned_off(tree: Path) -> None:
+    reloader = RecordingStatReloader(ignore_patterns=())
+    reloader.watch_dir(tree, "**/*.py")
+    for _ in tick_twice(reloader):
+        (tree / "node_modules").mkdir()
+        (tree / "node_modules" / "x.py").write_text("")
+    assert notified(reloader) == {str(tree / "node_modules" / "x.py"): Change.added}
+
+
+def test_watched_files_lists_globbed_and_extra_files(tree: Path) -> None:
+    reloader = StatReloader(watch_modules=False)
+    reloader.watch_dir(tree, "**/*.py")
+    reloader.extra_files.add(tree / "extra.cfg")
+    assert set(reloader.watched_files()) == {
+        tree / "app.py",
+        tree / "pkg" / "mod.py",
+        tree / "extra.cfg",
+    }
+    assert set(reloader.watched_files(include_globs=False)) == {tree / "extra.cfg"}
+
+
+def test_library_mode_watches_imported_modules() -> None:
+    reloader = StatReloader()
+    assert Path(__file__).resolve() in set(reloader.watched_files())
+
+
+@pytest.mark.parametrize("interval", [0, -1.0])
+def test_invalid_interval_is_a_config_error(interval: float) -> None:
+    with pytest.raises(ConfigError, match="poll interval"):
+        StatReloader(interval_s=interval)
+
+
+def test_a_running_reloader_delivers_one_batch_and_stops_promptly(tree: Path) -> None:
+    reloader = StatReloader(interval_s=0.02, watch_modules=False, debounce_ms=30)
+    reloader.watch_dir(tree, "**/*.py")
+    reloader.start()
+    try:
+        assert reloader.wait_for_changes(timeout_s=0.1) is None
+        (tree / "app.py").write_text("print('changed')\n")
+        (tree / "pkg" / "mod.py").write_text("X = 2\n")
+        batch = reloader.wait_for_changes(timeout_s=10)
+        assert batch is not None
+        # Both writes land in one batch unless a scan fell between them; then the next has it.
+        seen = set(batch.paths)
+        if len(seen) < 2:
+            follow_up = reloader.wait_for_changes(timeout_s=10)
+            assert follow_up is not None
+            seen |= set(follow_up.paths)
+        assert seen == {tree / "app.py", tree / "pkg" / "mod.py"}
+    finally:
+        reloader.stop()
+        reloader.join(timeout_s=5)
+    assert reloader.error is None
