@@ -38,7 +38,10 @@ def iter_matching_files(
     to `on_error` and skipped.
     """
     match = combined_glob_regex(globs).fullmatch
-    prunes = ignore.prunes
+    # Hot loop: bind the matchers once. Name patterns apply to every entry, path patterns only
+    # when some were given.
+    name_ignored = ignore.name_regex.fullmatch if ignore.name_regex else None
+    path_ignored = ignore.path_regex.fullmatch if ignore.path_regex else None
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
     while stack:
         directory, prefix = stack.pop()
@@ -52,8 +55,10 @@ def iter_matching_files(
         with entries:
             for entry in entries:
                 name = entry.name
+                if name_ignored is not None and name_ignored(name) is not None:
+                    continue
                 relative = prefix + name
-                if prunes(name, relative):
+                if path_ignored is not None and path_ignored(relative) is not None:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):

@@ -128,12 +128,12 @@ class IgnoreMatcher:
             compile_glob(pattern)  # validate early: one clear error instead of one per file
 
     @functools.cached_property
-    def _name_regex(self) -> re.Pattern[str] | None:
+    def name_regex(self) -> re.Pattern[str] | None:
         parts = [compile_glob(p).pattern for p in self.patterns if "/" not in p]
         return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
 
     @functools.cached_property
-    def _path_regex(self) -> re.Pattern[str] | None:
+    def path_regex(self) -> re.Pattern[str] | None:
         parts = [compile_glob(p).pattern for p in self.patterns if "/" in p]
         return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
 
@@ -147,22 +147,15 @@ class IgnoreMatcher:
 
     def ignores_name(self, name: str) -> bool:
         """True when a single file or directory name is ignored wherever it appears."""
-        regex = self._name_regex
+        regex = self.name_regex
         return regex is not None and regex.fullmatch(name) is not None
-
-    def prunes(self, name: str, relative_path: str) -> bool:
-        """True when entry `name` at `relative_path` is ignored (its parents were not)."""
-        if self.ignores_name(name):
-            return True
-        regex = self._path_regex
-        return regex is not None and regex.fullmatch(relative_path) is not None
 
     def ignores_path(self, relative_path: str) -> bool:
         """True when a relative path (file or directory) or any of its parents is ignored."""
         parts = relative_path.split("/")
         if any(self.ignores_name(part) for part in parts):
             return True
-        regex = self._path_regex
+        regex = self.path_regex
         if regex is None:
             return False
         return any(regex.fullmatch("/".join(parts[: k + 1])) for k in range(len(parts)))
