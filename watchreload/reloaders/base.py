@@ -50,6 +50,9 @@ class BaseReloader:
         self.error: BaseException | None = None
         self._stop_condition = threading.Event()
         self._thread: threading.Thread | None = None
+        # Set by the backend once it is watching (stat: the baseline scan is done), so that a
+        # consumer can start its program knowing no edit from then on is missed.
+        self.ready = threading.Event()
 
     # -- what is watched -------------------------------------------------------------------
 

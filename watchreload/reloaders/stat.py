@@ -40,6 +40,7 @@ class StatReloader(BaseReloader):
 
     def tick(self) -> Iterator[None]:
         previous = self.snapshot()  # the baseline: the first scan reports nothing
+        self.ready.set()
         yield
         while True:
             self._stop_condition.wait(self.interval_s)
