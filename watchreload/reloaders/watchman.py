@@ -1,20 +1,746 @@
-"""Placeholder until the Watchman backend lands (issue 3)."""
+"""WatchmanReloader: one subscription per watched project, filtered inside the Watchman daemon.
+
+The reader thread blocks on the daemon's socket (and on a wake-up pipe for `stop()` and spec
+changes); it never sleeps to poll. Each watch-project root gets ONE subscription whose expression
+carries every include glob, extra file and ignore pattern of the WatchSpec under it, so the daemon
+sends only what we would have reported ourselves.
+
+Faults: a dead daemon is noticed at once (its socket closes); we reconnect with backoff and
+resubscribe from the last clock. A daemon that lost its state answers with a fresh instance, which
+gives one conservative reload. If the daemon stays unreachable for `fallback_after_s`, the reloader
+polls the same WatchSpec with StatReloader's scanner until Watchman is back.
+
+pywatchman is imported here only, and only when this backend is used.
+"""
 
 from __future__ import annotations
 
+import errno
+import importlib
+import itertools
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+from watchreload.changes import Change
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders.base import BaseReloader
+from watchreload.reloaders.stat import Snapshot, StatReloader, diff_snapshots
+from watchreload.spec import WatchSpec
+
+logger = logging.getLogger(__name__)
+
+MIN_VERSION: tuple[int, int] = (4, 9)
+REQUIRED_CAPABILITIES: tuple[str, ...] = (
+    "cmd-watch-project",
+    "relative_root",
+    "wildmatch",
+    "dedup_results",
+    "cmd-state-enter",
+    "cmd-state-leave",
+    "field-new",
+    "field-exists",
+)
+
+# The state that watchreload's git hooks (watchreload.githooks) declare around checkout, merge and
+# rebase. Mercurial declares `hg.update` itself. While either is asserted the daemon defers our
+# notifications and we hold reloads back; when it is left, everything arrives as one batch.
+STATE_NAME = "watchreload.vcs"
+DEFERRED_STATES: tuple[str, ...] = ("hg.update", STATE_NAME)
+
+DEFAULT_FALLBACK_AFTER_S = 10.0
+DEFAULT_SPEC_CHECK_S = 1.0
+DEFAULT_POLL_INTERVAL_S = 1.0
+RECONNECT_BACKOFF_S: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+INOTIFY_FIX = (
+    "raise the limit (sudo sysctl fs.inotify.max_user_watches=524288, and persist it in "
+    "/etc/sysctl.d/), then run 'watchman watch-del-all' and 'watchman shutdown-server'"
+)
+
+_FIELDS = ["name", "exists", "new", "type"]
+_subscription_ids = itertools.count(1)
+
+
+def import_pywatchman() -> ModuleType:
+    try:
+        return importlib.import_module("pywatchman")
+    except ImportError as exc:
+        raise WatchmanUnavailable(
+            f"pywatchman cannot be imported ({exc}); install it with 'pip install pywatchman' "
+            "or use --backend=stat"
+        ) from exc
+
+
+def describe_socket() -> str:
+    sock = os.environ.get("WATCHMAN_SOCK")
+    if sock:
+        return f"socket {sock} (from WATCHMAN_SOCK)"
+    return "the socket that 'watchman get-sockname' reports"
+
+
+def parse_version(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+# -- compiling a WatchSpec into Watchman expressions ----------------------------------------------
+
+_WILDMATCH_SPECIAL = frozenset("*?[\\")
+
+
+def escape_wildmatch(text: str) -> str:
+    return "".join(f"\\{c}" if c in _WILDMATCH_SPECIAL else c for c in text)
+
+
+def to_wildmatch(pattern: str) -> str:
+    """Rewrite a watchreload glob so that Watchman's wildmatch reads it the way spec.py does.
+
+    The one difference: spec.py treats a `**` that is not a whole path segment like `*`, whereas
+    Watchman's wildmatch then matches nothing. Everything else is passed through unchanged.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] in "!^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            out.append(pattern[i : j + 1])
+            i = j + 1
+            continue
+        if pattern.startswith("**", i):
+            at_start = i == 0 or pattern[i - 1] == "/"
+            j = i + 2
+            at_end = j == n or pattern[j] == "/"
+            out.append("**" if at_start and at_end else "*")
+            i = j
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _match(pattern: str) -> list[Any]:
+    return ["match", pattern, "wholename", {"includedotfiles": True}]
+
+
+def ignore_terms(
+    prefix: str, name_patterns: tuple[str, ...], path_patterns: tuple[str, ...]
+) -> list[Any]:
+    """Terms true for a file that IgnoreMatcher.ignores_path() ignores below `prefix`.
+
+    `prefix` is the escaped wildmatch prefix of the watched root ("" or "src/"). A name pattern
+    ignores a file of that name and everything below a directory of that name; a path pattern
+    ignores the path it matches and everything below it.
+    """
+    terms: list[Any] = []
+    for pattern in name_patterns:
+        wild = to_wildmatch(pattern)
+        terms.append(_match(f"{prefix}**/{wild}"))
+        terms.append(_match(f"{prefix}**/{wild}/**"))
+    for pattern in path_patterns:
+        wild = to_wildmatch(pattern)
+        terms.append(_match(f"{prefix}{wild}"))
+        terms.append(_match(f"{prefix}{wild}/**"))
+    return terms
+
+
+@dataclass
+class RootTarget:
+    """One WatchSpec root, as seen from its subscription's relative_root."""
+
+    path: Path  # the root as the spec names it: reported paths are built from it
+    relative: str  # its path below the subscription's relative_root, "" for the same directory
+    globs: frozenset[str]
+
+
+@dataclass
+class SubscriptionPlan:
+    """Everything one watch-project root's single subscription must carry."""
+
+    watch_root: str
+    relative_root: str = ""
+    targets: list[RootTarget] = field(default_factory=list)
+    extra_files: dict[str, Path] = field(default_factory=dict)  # name below relative_root -> path
+
+    def expression(self, spec: WatchSpec) -> list[Any]:
+        alternatives: list[Any] = []
+        if self.extra_files:
+            alternatives.append(["name", sorted(self.extra_files), "wholename"])
+        names, paths = spec.ignore.name_patterns, spec.ignore.path_patterns
+        for target in sorted(self.targets, key=lambda t: t.relative):
+            prefix = escape_wildmatch(target.relative) + "/" if target.relative else ""
+            globs = ["anyof", *(_match(prefix + to_wildmatch(g)) for g in sorted(target.globs))]
+            ignored = ignore_terms(prefix, names, paths)
+            if ignored:
+                alternatives.append(["allof", globs, ["not", ["anyof", *ignored]]])
+            else:
+                alternatives.append(globs)
+        return [
+            "allof",
+            ["anyof", ["type", "f"], ["type", "l"]],
+            ["anyof", *alternatives] if alternatives else ["false"],
+        ]
+
+    def query(self, spec: WatchSpec) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "expression": self.expression(spec),
+            "fields": _FIELDS,
+            "dedup_results": True,
+            "defer_vcs": True,
+            "defer": list(DEFERRED_STATES),
+        }
+        if self.relative_root:
+            query["relative_root"] = self.relative_root
+        return query
+
+    def path_for(self, name: str) -> Path:
+        """The path to report for a file name in one of this subscription's results."""
+        extra = self.extra_files.get(name)
+        if extra is not None:
+            return extra
+        best: RootTarget | None = None
+        for target in self.targets:
+            if (not target.relative or name.startswith(target.relative + "/")) and (
+                best is None or len(target.relative) > len(best.relative)
+            ):
+                best = target
+        if best is None:
+            return Path(self.watch_root, self.relative_root, name)
+        return best.path / name[len(best.relative) + 1 :] if best.relative else best.path / name
+
+
+def nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return candidate
+    return Path(path.anchor)
+
+
+def _common_dir(paths: list[str]) -> str:
+    """The longest common directory of `/`-separated relative paths ("" for the watch root)."""
+    if not paths:
+        return ""
+    split = [p.split("/") if p else [] for p in paths]
+    common: list[str] = []
+    for parts in zip(*split, strict=False):
+        if any(part != parts[0] for part in parts):
+            break
+        common.append(parts[0])
+    return "/".join(common)
+
+
+def _below(relative: str, relative_root: str) -> str:
+    if not relative_root:
+        return relative
+    if relative == relative_root:
+        return ""
+    return relative[len(relative_root) + 1 :]
+
+
+# -- the reloader ----------------------------------------------------------------------------------
+
+
+class _SpecPoller(StatReloader):
+    """StatReloader's scanner over the owning WatchmanReloader's current spec."""
+
+    def __init__(self, owner: WatchmanReloader, interval_s: float) -> None:
+        super().__init__(interval_s=interval_s, watch_modules=False)
+        self._owner = owner
+
+    def spec(self) -> WatchSpec:
+        return self._owner.spec()
+
+
+class _Disconnected(Exception):
+    """The daemon connection is gone (or unusable); reconnect."""
+
+
+@dataclass
+class Subscription:
+    """Our one subscription on a watch-project root."""
+
+    plan: SubscriptionPlan
+    name: str
+    query: dict[str, Any]
+    clock: str | None = None
 
 
 class WatchmanReloader(BaseReloader):
+    """Subscribes to the Watchman daemon and reloads on the changes it pushes."""
+
     name = "watchman"
 
-    def __init__(self, *, timeout_s: float = 5.0, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 5.0,
+        fallback_after_s: float = DEFAULT_FALLBACK_AFTER_S,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        spec_check_s: float = DEFAULT_SPEC_CHECK_S,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.timeout_s = timeout_s
+        self.fallback_after_s = fallback_after_s
+        self.poll_interval_s = poll_interval_s
+        self.spec_check_s = spec_check_s
+        self.polling = False  # True while Watchman is unreachable and the stat scanner stands in
+        self.connections = 0  # how many times a session was established (for tests and logs)
+        self._client: Any = None
+        self._pywatchman: ModuleType | None = None
+        self.ready = threading.Event()  # set once the first subscriptions are in place
+        self.generation = 0  # counts completed subscription updates (spec changes, reconnects)
+        self._subs: dict[str, Subscription] = {}  # by watch root
+        self._subs_by_name: dict[str, Subscription] = {}
+        self._watch_roots: list[str] = []  # every root a watch-project answered, longest first
+        self._spec: WatchSpec | None = None
+        self._spec_dirty = True
+        self._held_states: set[tuple[str, str]] = set()
+        self._reported: set[str] = set()
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
+        self._poller: _SpecPoller | None = None
+        self._snapshot: Snapshot | None = None
+
+    # -- availability ---------------------------------------------------------------------------
 
     @classmethod
     def check_availability(cls, timeout_s: float = 5.0) -> None:
-        raise WatchmanUnavailable("the Watchman backend is not built yet; use --backend=stat")
+        pywatchman = import_pywatchman()
+        started = time.monotonic()
+        try:
+            client = pywatchman.client(timeout=timeout_s)
+            try:
+                result = client.query("version", {"optional": list(REQUIRED_CAPABILITIES)})
+            finally:
+                client.close()
+        except (pywatchman.WatchmanError, OSError) as exc:
+            elapsed = time.monotonic() - started
+            raise WatchmanUnavailable(
+                f"the Watchman daemon at {describe_socket()} did not answer after {elapsed:.1f}s "
+                f"(timeout {timeout_s:g}s): {exc}; start it with 'watchman version', fix "
+                "WATCHMAN_SOCK, or use --backend=stat"
+            ) from exc
+        version = str(result.get("version", "0"))
+        if parse_version(version)[:2] < MIN_VERSION:
+            wanted = ".".join(map(str, MIN_VERSION))
+            raise WatchmanUnavailable(
+                f"Watchman {version} is too old; watchreload needs {wanted} or newer "
+                "(upgrade it, or use --backend=stat)"
+            )
+        capabilities = result.get("capabilities") or {}
+        missing = [name for name in REQUIRED_CAPABILITIES if not capabilities.get(name)]
+        if missing:
+            raise WatchmanUnavailable(
+                f"Watchman {version} lacks the capabilities {', '.join(missing)}; upgrade it, "
+                "or use --backend=stat"
+            )
+
+    # -- what is watched (cheap change detection for a running reader) --------------------------
+
+    def watch_dir(self, path: str | os.PathLike[str], glob: str) -> None:
+        super().watch_dir(path, glob)
+        self._spec_dirty = True
+        self._wake()
+
+    def watch_file(self, path: str | os.PathLike[str]) -> None:
+        super().watch_file(path)
+        self._spec_dirty = True
+        self._wake()
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Watch root -> our one subscription on it (a copy, for diagnostics and tests)."""
+        return dict(self._subs)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake()
+
+    def _wake(self) -> None:
+        fd = self._wake_w
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"x")
+        except OSError as exc:  # full pipe: a wake-up is already pending; closed: we are done
+            if exc.errno not in (errno.EAGAIN, errno.EBADF):
+                raise
+
+    def tick(self) -> Iterator[None]:
+        self._pywatchman = import_pywatchman()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        try:
+            yield from self._run()
+        finally:
+            self._disconnect()
+            self._release_states()
+            wake_r, wake_w = self._wake_r, self._wake_w
+            self._wake_r = self._wake_w = None
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _run(self) -> Iterator[None]:
+        down_since: float | None = None
+        attempt = 0
+        while not self.should_stop:
+            if self._client is None:
+                try:
+                    self._connect()
+                except _Disconnected as exc:
+                    now = time.monotonic()
+                    if down_since is None:
+                        down_since = now
+                        logger.info("Watchman is unreachable (%s); reconnecting", exc)
+                    if not self.polling and now - down_since >= self.fallback_after_s:
+                        self._start_polling(now - down_since)
+                    delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+                    attempt += 1
+                    if self.polling:
+                        delay = max(delay, self.poll_interval_s)
+                    self._wait_wake(delay)
+                    if self.polling and not self.should_stop:
+                        self._poll_once()
+                    yield
+                    continue
+                if down_since is not None:
+                    down_for = time.monotonic() - down_since
+                    logger.info("reconnected to Watchman after %.1fs", down_for)
+                down_since, attempt = None, 0
+                if self.polling:
+                    self._stop_polling()
+                yield
+                continue
+            try:
+                self._step()
+            except _Disconnected as exc:
+                logger.info("lost the Watchman connection (%s); reconnecting", exc)
+                self._disconnect()
+                self._release_states()
+                down_since = time.monotonic()
+            yield
+
+    def _step(self) -> None:
+        """Block until the daemon speaks, `stop()`/`watch_dir()` wake us or spec_check_s passes."""
+        client = self._client
+        try:
+            sock = client.tport.sock
+            readable, _, _ = select.select([sock, self._wake_r], [], [], self.spec_check_s)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise _Disconnected(str(exc)) from exc
+        if self._wake_r in readable:
+            self._drain_wake()
+        if self.should_stop:
+            return
+        if sock in readable:
+            pdu = self._call(client.receive)
+            self._handle(pdu)
+        self._update_subscriptions(force=False)
+
+    def _drain_wake(self) -> None:
+        assert self._wake_r is not None
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _wait_wake(self, timeout_s: float) -> None:
+        assert self._wake_r is not None
+        select.select([self._wake_r], [], [], timeout_s)
+        self._drain_wake()
+
+    # -- the session ----------------------------------------------------------------------------
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        """Call the client, turning every transport failure into _Disconnected."""
+        pw = self._pywatchman
+        assert pw is not None
+        client = self._client
+        buffered: list[Any] = []
+        try:
+            result = method(*args)
+        except pw.CommandError as exc:
+            self._report_error(str(exc))
+            raise _Disconnected(f"Watchman refused {args[:1] or 'a read'}: {exc}") from exc
+        except (pw.WatchmanError, OSError) as exc:
+            raise _Disconnected(str(exc) or type(exc).__name__) from exc
+        finally:
+            if client is not None:
+                # pywatchman buffers unilateral PDUs in class-level dicts; keep ours per client.
+                buffered = [pdu for pdus in client.subs.values() for pdu in pdus]
+                client.subs.clear()
+                client.sub_by_root.clear()
+                client.logs.clear()
+        if method is not client.receive:
+            for pdu in buffered:
+                self._handle(pdu)
+        return result
+
+    def _query(self, *args: Any) -> Any:
+        result = self._call(self._client.query, *args)
+        if isinstance(result, dict) and "warning" in result:
+            self._report_warning(str(result["warning"]))
+        return result
+
+    def _connect(self) -> None:
+        pw = self._pywatchman
+        assert pw is not None
+        try:
+            client = pw.client(timeout=self.timeout_s)
+            client.subs, client.sub_by_root, client.logs = {}, {}, []
+            client.query("version")
+        except (pw.WatchmanError, OSError) as exc:
+            raise _Disconnected(f"{describe_socket()}: {exc}") from exc
+        self._client = client
+        self.connections += 1
+        try:
+            self._update_subscriptions(force=True)
+        except _Disconnected:
+            self._disconnect()
+            raise
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        self._subs_by_name.clear()
+        self._watch_roots.clear()
+        if client is not None:
+            try:
+                client.close()
+            except OSError as exc:
+                logger.debug("closing the Watchman connection failed: %s", exc)
+
+    def _release_states(self) -> None:
+        for _ in self._held_states:
+            self.batcher.resume()
+        self._held_states.clear()
+
+    def _update_subscriptions(self, *, force: bool) -> None:
+        """(Re)subscribe where the spec changed; on a new session resubscribe every root."""
+        spec = self.spec()
+        if not force and not self._spec_dirty and spec == self._spec:
+            return
+        self._spec_dirty = False
+        self._spec = spec
+        plans = self._plan(spec)
+        for root in list(self._subs):
+            if root not in plans:
+                sub = self._subs.pop(root)
+                if not force:
+                    self._query("unsubscribe", root, sub.name)
+        for root, plan in plans.items():
+            old = self._subs.get(root)
+            query = plan.query(spec)
+            if old is not None and not force and old.query == query:
+                old.plan = plan
+                continue
+            since = old.clock if old is not None else None
+            if since is None:
+                since = self._query("clock", root)["clock"]
+            query_with_since = dict(query, since=since)
+            if old is not None:
+                name = old.name
+            else:
+                name = f"watchreload-{os.getpid()}-{next(_subscription_ids)}"
+            if old is not None and not force:
+                # Watchman 4.9 keeps both when a name is subscribed twice; since= covers the gap.
+                self._query("unsubscribe", root, name)
+            sub = Subscription(plan=plan, name=name, query=query, clock=since)
+            self._subs[root] = sub
+            self._subs_by_name[name] = sub
+            self._query("subscribe", root, name, query_with_since)
+            logger.debug("subscribed %s to %s since %s: %s", name, root, since, query_with_since)
+        self.generation += 1
+        self.ready.set()
+
+    def _resolve(self, directory: Path) -> tuple[str, str]:
+        """(watch root, relative path) for an existing directory, reusing watches we know."""
+        real = os.path.realpath(directory)
+        for root in self._watch_roots:
+            if real == root or real.startswith(root.rstrip("/") + "/"):
+                relative = os.path.relpath(real, root).replace(os.sep, "/")
+                return root, "" if relative == "." else relative
+        result = self._query("watch-project", real)
+        root = str(result["watch"])
+        self._watch_roots.append(root)
+        self._watch_roots.sort(key=len, reverse=True)
+        relative = str(result.get("relative_path") or "")
+        return root, relative
+
+    def _plan(self, spec: WatchSpec) -> dict[str, SubscriptionPlan]:
+        """Group the spec by watch-project root: one SubscriptionPlan per root."""
+        anchors: list[tuple[Path, Path, str | None]] = []  # (anchor dir, spec path, extra name)
+        for root in spec.roots:
+            anchors.append((nearest_existing(root), root, None))
+        for extra in spec.extra_files:
+            anchors.append((nearest_existing(extra.parent), extra, extra.name))
+        anchors.sort(key=lambda item: len(item[0].parts))  # parents first: fewer, larger watches
+        placed: list[tuple[str, str, str, Path, str | None]] = []
+        for anchor, path, extra_name in anchors:
+            watch_root, anchor_relative = self._resolve(anchor)
+            wanted = path.parent if extra_name is not None else path
+            tail = wanted.relative_to(anchor).as_posix() if wanted != anchor else ""
+            relative = "/".join(p for p in (anchor_relative, tail) if p and p != ".")
+            placed.append((watch_root, anchor_relative, relative, path, extra_name))
+        plans: dict[str, SubscriptionPlan] = {}
+        anchor_dirs: dict[str, list[str]] = {}
+        for watch_root, anchor_relative, _, _, _ in placed:
+            plans.setdefault(watch_root, SubscriptionPlan(watch_root))
+            anchor_dirs.setdefault(watch_root, []).append(anchor_relative)
+        for watch_root, plan in plans.items():
+            plan.relative_root = _common_dir(anchor_dirs[watch_root])
+        for watch_root, _, relative, path, extra_name in placed:
+            plan = plans[watch_root]
+            below = _below(relative, plan.relative_root)
+            if extra_name is not None:
+                plan.extra_files["/".join(p for p in (below, extra_name) if p)] = path
+            else:
+                plan.targets.append(RootTarget(path, below, spec.roots[path]))
+        return plans
+
+    # -- what the daemon says -------------------------------------------------------------------
+
+    def _handle(self, pdu: Any) -> None:
+        if not isinstance(pdu, dict):
+            return
+        if "warning" in pdu:
+            self._report_warning(str(pdu["warning"]))
+        name = pdu.get("subscription")
+        if name is None:
+            return
+        sub = self._subs_by_name.get(str(name))
+        if sub is None or self._subs.get(sub.plan.watch_root) is not sub:
+            return  # a PDU for a subscription we have since replaced
+        root = sub.plan.watch_root
+        if pdu.get("canceled"):
+            raise _Disconnected(f"Watchman cancelled the subscription on {root}")
+        if "state-enter" in pdu:
+            self._state_entered(root, str(pdu["state-enter"]))
+        if "state-leave" in pdu:
+            self._state_left(root, str(pdu["state-leave"]), bool(pdu.get("abandoned")))
+        clock = pdu.get("clock")
+        if isinstance(clock, str):
+            sub.clock = clock
+        files = pdu.get("files")
+        if files is None:
+            return
+        if pdu.get("is_fresh_instance"):
+            logger.warning(
+                "Watchman lost track of %s (it restarted, or recrawled); reloading once to be safe",
+                root,
+            )
+            self.batcher.add_reason(
+                f"Watchman restarted; changes under {root} may have been missed"
+            )
+            return
+        for entry in files:
+            if isinstance(entry, str):
+                entry = {"name": entry, "exists": True, "new": False}
+            exists, new = bool(entry.get("exists", True)), bool(entry.get("new", False))
+            if not exists and new:
+                continue  # created and removed again between two notifications
+            change = Change.deleted if not exists else Change.added if new else Change.modified
+            self.notify_file_changed(sub.plan.path_for(str(entry["name"])), change)
+
+    def _state_entered(self, root: str, state: str) -> None:
+        if state in DEFERRED_STATES and (root, state) not in self._held_states:
+            logger.info(
+                "Watchman state %s entered on %s; holding reloads until it ends", state, root
+            )
+            self._held_states.add((root, state))
+            self.batcher.pause()
+
+    def _state_left(self, root: str, state: str, abandoned: bool) -> None:
+        if (root, state) in self._held_states:
+            self._held_states.discard((root, state))
+            logger.info(
+                "Watchman state %s %s on %s", state, "abandoned" if abandoned else "left", root
+            )
+            self.batcher.resume()
+
+    def _report_warning(self, warning: str) -> None:
+        lowered = warning.lower()
+        if "recrawl" in lowered:
+            self._report_once(
+                "recrawl",
+                "Watchman had to recrawl (%s); if this repeats the inotify watch limit is probably "
+                "too low: " + INOTIFY_FIX,
+                warning.strip(),
+            )
+        else:
+            self._report_once(warning, "Watchman warns: %s", warning.strip())
+
+    def _report_error(self, error: str) -> None:
+        lowered = error.lower()
+        if "poison" in lowered or "max_user_watches" in lowered or "inotify" in lowered:
+            self._report_once(
+                "poisoned",
+                "Watchman is out of inotify watches and stopped watching (%s): " + INOTIFY_FIX,
+                error.strip(),
+            )
+
+    def _report_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            logger.warning(message, *args)
+
+    # -- standing in with the stat scanner ------------------------------------------------------
+
+    def _start_polling(self, down_for_s: float) -> None:
+        logger.warning(
+            "Watchman unreachable for %.0fs at %s; polling the same files every %gs until it "
+            "returns",
+            down_for_s,
+            describe_socket(),
+            self.poll_interval_s,
+        )
+        self.polling = True
+        self._poller = _SpecPoller(self, self.poll_interval_s)
+        self._snapshot = self._poller.snapshot()
+        for sub in self._subs.values():
+            sub.clock = None  # the scanner covers the gap; a new daemon starts from a fresh clock
+        # Whatever changed between the daemon's death and this first scan is unknown.
+        self.batcher.add_reason(
+            "Watchman went away; changes while it was down may have been missed"
+        )
+
+    def _poll_once(self) -> None:
+        if self._poller is None or self._snapshot is None:
+            return
+        current = self._poller.snapshot()
+        for path, change in diff_snapshots(self._snapshot, current):
+            self.notify_file_changed(path, change)
+        self._snapshot = current
+
+    def _stop_polling(self) -> None:
+        # Subscribed (clock taken) before this last scan, so no edit falls between the two.
+        self._poll_once()
+        self.polling = False
+        self._poller = None
+        self._snapshot = None
+        logger.warning("Watchman is back; stopped polling")
