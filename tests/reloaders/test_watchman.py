@@ -145,7 +145,6 @@ def test_daemon_filter_equals_watchspec_matches(
     assert got == expected
 
 
-
 # -- change delivery ------------------------------------------------------------------------------
 
 

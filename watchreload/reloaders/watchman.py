@@ -21,7 +21,6 @@ import itertools
 import logging
 import os
 import select
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -309,7 +308,6 @@ class WatchmanReloader(BaseReloader):
         self.connections = 0  # how many times a session was established (for tests and logs)
         self._client: Any = None
         self._pywatchman: ModuleType | None = None
-        self.ready = threading.Event()  # set once the first subscriptions are in place
         self.generation = 0  # counts completed subscription updates (spec changes, reconnects)
         self._subs: dict[str, Subscription] = {}  # by watch root
         self._subs_by_name: dict[str, Subscription] = {}
@@ -722,6 +720,7 @@ class WatchmanReloader(BaseReloader):
         self.polling = True
         self._poller = _SpecPoller(self, self.poll_interval_s)
         self._snapshot = self._poller.snapshot()
+        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
         for sub in self._subs.values():
             sub.clock = None  # the scanner covers the gap; a new daemon starts from a fresh clock
         # Whatever changed between the daemon's death and this first scan is unknown.
