@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,36 @@ def changes_of(batches: list[ChangeSet]) -> dict[Path, str]:
         for path, change in batch.changes.items():
             merged[path] = change.name
     return merged
+
+
+class BatchRecorder:
+    """Reads batches as they are released, as the supervisor does, so that each one counts."""
+
+    def __init__(self, reloader: WatchmanReloader) -> None:
+        self.reloader = reloader
+        self.batches: list[ChangeSet] = []
+        self.last_at = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.reloader.wait_for_changes(0.05)
+            if batch is not None:
+                self.batches.append(batch)
+                self.last_at = time.monotonic()
+
+    def settle(self, quiet_s: float = 2.0, timeout_s: float = 30.0) -> list[ChangeSet]:
+        """Wait for a first batch, then until none came for `quiet_s`; stop and return them."""
+        try:
+            wait_for(lambda: self.batches, timeout_s=timeout_s, message="a first batch")
+            wait_for(
+                lambda: time.monotonic() - self.last_at >= quiet_s,
+                timeout_s=timeout_s,
+                message="the batches to stop",
+            )
+        finally:
+            self._stop.set()
+            self._thread.join(5)
+        return self.batches

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reloaders.conftest import StartWatchman, collect
+from tests.reloaders.conftest import BatchRecorder, StartWatchman, collect
 from tests.support import wait_for
 from watchreload.githooks import (
     CHAINED_SUFFIX,
@@ -123,11 +123,13 @@ def test_checkout_of_thousands_of_files_gives_one_batch(
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "feature tree")
     git(repo, "checkout", "-q", "main")
-    # A short debounce_max_ms: without the deferral, a checkout this size would split into batches.
-    reloader = start_watchman(repo, debounce_ms=50, debounce_max_ms=200)
+    # A 5 ms debounce: still one batch, because Watchman defers while git holds index.lock
+    # (defer_vcs) and sends the whole checkout at once.
+    reloader = start_watchman(repo, debounce_ms=5, debounce_max_ms=5000)
 
+    recorder = BatchRecorder(reloader)
     git(repo, "checkout", "-q", "feature")
-    batches = collect(reloader, quiet_s=2.0)
+    batches = recorder.settle()
     assert [len(b) for b in batches] == [2500]
 
 
@@ -149,8 +151,11 @@ def test_rebase_is_bracketed_by_the_state(start_watchman: StartWatchman, tmp_pat
     seen_paused: list[bool] = []
     reloader.batcher.pause = _spy(reloader.batcher.pause, seen_paused)  # type: ignore[method-assign]
 
-    git(repo, "rebase", "-q", "main")
-    batches = collect(reloader, quiet_s=2.0)
+    # --exec pauses between picks (as a test command would): without the state each pick's
+    # writes reach the reloader on their own and give a batch each.
+    recorder = BatchRecorder(reloader)
+    git(repo, "rebase", "-q", "--exec", "sleep 0.3", "main")
+    batches = recorder.settle()
     assert seen_paused, "the rebase never entered the Watchman state"
     assert len(batches) == 1
     assert len(batches[0]) == 400

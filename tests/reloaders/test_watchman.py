@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import WatchmanDaemon
-from tests.reloaders.conftest import StartWatchman, changes_of, collect
+from tests.reloaders.conftest import BatchRecorder, StartWatchman, changes_of, collect
 from tests.support import stays, wait_for
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders import get_reloader
@@ -396,3 +396,22 @@ def test_falls_back_to_polling_and_back(
     batches = collect(reloader)
     assert changes_of(batches) == {added: "added"}
     assert all(not b.reason for b in batches)  # back to Watchman cleanly: no spurious reload
+
+
+def test_changes_deferred_while_git_holds_index_lock_come_once(
+    start_watchman: StartWatchman, tmp_path: Path
+) -> None:
+    """defer_vcs: nothing while .git/index.lock exists, then one batch."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    files = [write(repo / f"m{i}.py") for i in range(20)]
+    reloader = start_watchman(repo, debounce_ms=1, debounce_max_ms=5000)
+    recorder = BatchRecorder(reloader)
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    for i, path in enumerate(files):
+        path.write_text(f"v = {i}\n")
+    assert stays(lambda: not recorder.batches, 0.5)  # Watchman holds them back
+    lock.unlink()
+    batches = recorder.settle(quiet_s=1.0)
+    assert [set(b.changes) for b in batches] == [set(files)]

@@ -642,9 +642,13 @@ class WatchmanReloader(BaseReloader):
         if "state-leave" in pdu:
             self._state_left(root, str(pdu["state-leave"]), bool(pdu.get("abandoned")))
         clock = pdu.get("clock")
-        if isinstance(clock, str):
-            sub.clock = clock
         files = pdu.get("files")
+        if isinstance(clock, str):
+            if files and clock == sub.clock and not pdu.get("is_fresh_instance"):
+                # Watchman 4.9 sends a deferred (defer_vcs) result twice, with the same clock:
+                # nothing can have changed between a clock and itself.
+                return
+            sub.clock = clock
         if files is None:
             return
         if pdu.get("is_fresh_instance"):
