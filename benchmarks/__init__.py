@@ -1,0 +1,1 @@
+"""watchreload benchmarks: peers measured side by side (`python -m benchmarks run --quick`)."""

@@ -1,0 +1,42 @@
+"""python -m benchmarks run [--quick | --full] [--only NAME ...] | render RAW.json"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks.e2e import COMMANDS
+from benchmarks.measure import FULL, QUICK, WATCHERS
+from benchmarks.report import render
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="build the trees, measure, write results/")
+    size = run_parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="10,000 files (the default)")
+    size.add_argument("--full", action="store_true", help="10,000 and 100,000 files")
+    names = [w.name for w in WATCHERS] + [f"e2e-{c.name}" for c in COMMANDS]
+    run_parser.add_argument(
+        "--only", nargs="+", choices=names, metavar="NAME", help=f"a subset of: {', '.join(names)}"
+    )
+    render_parser = sub.add_parser("render", help="print the markdown table of a raw JSON file")
+    render_parser.add_argument("raw", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "render":
+        sys.stdout.write(render(json.loads(args.raw.read_text())))
+        return 0
+    from benchmarks.run import run
+
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    run(FULL if args.full else QUICK, args.only, command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""End to end: the same child program under each supervisor, from an edit to a new child."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import PYTHON, REPO_DIR, Mode, append, percentile
+from benchmarks.procs import Deadline, Spawned, WatchmanDaemon, pid_alive, wait_until
+from benchmarks.trees import Manifest, git, reset_tree
+
+CHILD = Path(__file__).resolve().parent / "child.py"
+BIN = Path(sys.executable).parent
+IGNORED = ("node_modules", ".venv", "__pycache__", ".git")
+QUIET_S = 3.0  # no new child for this long: the supervisor has settled
+EDIT_TIMEOUT_S = 10.0
+BURST_TIMEOUT_S = 90.0
+BURST_QUIET_S = 10.0
+
+
+def _watchreload_missing() -> str | None:
+    if importlib.util.find_spec("watchreload.cli") is None:
+        return "watchreload's CLI (watchreload/cli.py) is not built yet"
+    return None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    label: str
+    argv: Callable[[Path], list[str]]  # the command line, given the watched root
+    uses_watchman: bool = False
+    missing: Callable[[], str | None] = lambda: None  # why it cannot run here, if it cannot
+
+
+CHILD_ARGV = [PYTHON, str(CHILD)]
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "watchreload-watchman",
+        "watchreload --backend watchman -- python child.py",
+        lambda root: [PYTHON, "-m", "watchreload", "--backend", "watchman", "--", *CHILD_ARGV],
+        uses_watchman=True,
+        missing=_watchreload_missing,
+    ),
+    Command(
+        "watchreload-stat",
+        "watchreload --backend stat -- python child.py",
+        lambda root: [PYTHON, "-m", "watchreload", "--backend", "stat", "--", *CHILD_ARGV],
+        missing=_watchreload_missing,
+    ),
+    Command(
+        "watchfiles",
+        "watchfiles --filter python 'python child.py'",
+        lambda root: [
+            str(BIN / "watchfiles"),
+            "--filter",
+            "python",
+            "--target-type",
+            "command",
+            " ".join(CHILD_ARGV),
+            str(root),
+        ],
+    ),
+    Command(
+        "watchmedo",
+        "watchmedo auto-restart --patterns '**/*.py' -R -- python child.py",
+        lambda root: [
+            str(BIN / "watchmedo"),
+            "auto-restart",
+            "--directory",
+            str(root),
+            "--patterns",
+            "**/*.py",  # watchdog 7 matches whole paths: '*.py' alone matches nothing
+            "--recursive",
+            "--ignore-patterns",
+            ";".join(f"**/{d}/**" for d in IGNORED),
+            "--",
+            *CHILD_ARGV,
+        ],
+    ),
+)
+
+
+def _starts(log: Path) -> list[tuple[float, int, int]]:
+    try:
+        text = log.read_text()
+    except FileNotFoundError:
+        return []
+    starts = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            starts.append((float(parts[0]), int(parts[1]), int(parts[2])))
+    return starts
+
+
+def _settle(log: Path, quiet_s: float, timeout_s: float) -> bool:
+    start = time.monotonic()
+
+    def quiet() -> bool:
+        starts = _starts(log)
+        last = max(start, starts[-1][0] if starts else 0.0)
+        return time.monotonic() - last >= quiet_s
+
+    try:
+        wait_until(quiet, timeout_s, "the supervisor to settle", interval_s=0.05)
+    except Deadline:
+        return False
+    return True
+
+
+def _ours(pid: int) -> bool:
+    """A pid that our child or grandchild had: checked before it is killed, in case of reuse."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return b"child.py" in cmdline or cmdline.startswith(b"sleep\x00600")
+
+
+def measure_command(
+    command: Command, manifest: Manifest, mode: Mode, workdir: Path
+) -> dict[str, Any]:
+    root = Path(manifest.root)
+    rng = random.Random(f"{mode.seed}-e2e-{command.name}")
+    result: dict[str, Any] = {"command": command.name, "label": command.label}
+    log = workdir / f"e2e-{command.name}-{manifest.n_files}.starts"
+    log.unlink(missing_ok=True)
+    env = {**os.environ, "BENCH_CHILD_LOG": str(log)}
+    env.pop("PYTHONPATH", None)
+    reset_tree(manifest)
+    daemon = (
+        WatchmanDaemon(workdir / "watchman" / f"e2e-{command.name}")
+        if command.uses_watchman
+        else None
+    )
+    proc: Spawned | None = None
+    try:
+        if daemon is not None:
+            daemon.start()
+            env["WATCHMAN_SOCK"] = daemon.sockname
+        started = time.monotonic()
+        proc = Spawned(
+            command.argv(root),
+            log_path=workdir / f"e2e-{command.name}-{manifest.n_files}.log",
+            env=env,
+            cwd=root,
+            capture_stdout=False,
+        )
+        first = wait_until(lambda: _starts(log), 120.0, f"{command.name} to start the child")
+        result["first_child_s"] = first[0][0] - started
+        _settle(log, QUIET_S, 30.0)
+
+        latencies: list[float] = []
+        missed = 0
+        targets = rng.sample(manifest.source_py[mode.burst_files :], mode.e2e_edits)
+        for n, rel in enumerate(targets):
+            if not proc.alive():
+                raise RuntimeError(f"{command.name} exited:\n{proc.log_tail()}")
+            t_edit = time.monotonic()
+            append(root / rel, f"# e2e edit {n}\n")
+            try:
+                new = wait_until(
+                    lambda t=t_edit: [s for s in _starts(log) if s[0] > t],
+                    EDIT_TIMEOUT_S,
+                    "a new child",
+                )
+            except Deadline:
+                missed += 1
+                continue
+            latencies.append(new[0][0] - t_edit)
+            _settle(log, 0.5, 10.0)
+            time.sleep(rng.uniform(0.05, 0.3))
+        result.update(
+            edits=mode.e2e_edits,
+            missed=missed,
+            p50_ms=None if not latencies else 1000 * (percentile(latencies, 0.5) or 0),
+            p95_ms=None if not latencies else 1000 * (percentile(latencies, 0.95) or 0),
+            all_ms=[round(x * 1000, 1) for x in latencies],
+        )
+
+        _settle(log, QUIET_S, 30.0)
+        t0 = time.monotonic()
+        for n, rel in enumerate(manifest.source_py[: mode.burst_files]):
+            append(root / rel, f"# e2e rewrite {n}\n")
+        t1 = time.monotonic()
+        # watchmedo takes seconds to work through a burst's events: wait for a long quiet spell
+        result["burst_settled"] = _settle(log, BURST_QUIET_S, BURST_TIMEOUT_S)
+        t_reset = time.monotonic()
+        after = [s for s in _starts(log) if t0 <= s[0] < t_reset]
+        result["burst_restarts"] = len(after)
+        result["burst_last_after_end_s"] = round(after[-1][0] - t1, 3) if after else None
+        result["supervisor_alive"] = proc.alive()
+        if not proc.alive():
+            lines = [x for x in proc.log_tail(40).splitlines() if x.strip()]
+            result["supervisor_exit"] = (
+                f"exited {proc.popen.returncode}: {lines[-1] if lines else ''}"
+            )
+        git(root, "reset", "-q", "--hard")
+        if proc.alive():
+            _settle(log, BURST_QUIET_S, BURST_TIMEOUT_S)
+
+        starts = _starts(log)
+        old = [
+            (kind, pid)
+            for _, c, g in starts[:-1]
+            for kind, pid in (("child", c), ("grandchild", g))
+        ]
+        result["children_started"] = len(starts)
+        result["survivors"] = [
+            f"{kind} {pid}" for kind, pid in old if pid_alive(pid) and _ours(pid)
+        ]
+    finally:
+        if proc is not None:
+            proc.stop()
+        for _, child, grandchild in _starts(log):
+            for pid in (child, grandchild):
+                if pid_alive(pid) and _ours(pid):
+                    os.kill(pid, 9)
+        if daemon is not None:
+            daemon.stop()
+        reset_tree(manifest)
+    return result
+
+
+def measure_all(
+    manifest: Manifest,
+    mode: Mode,
+    workdir: Path,
+    only: list[str] | None,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for command in COMMANDS:
+        if only and f"e2e-{command.name}" not in only:
+            continue
+        reason = command.missing()
+        if reason is not None:
+            results[command.name] = {"label": command.label, "error": f"not run: {reason}"}
+            log(f"  e2e {command.name}: not run: {reason}")
+            continue
+        t = time.monotonic()
+        try:
+            results[command.name] = measure_command(command, manifest, mode, workdir)
+            log(f"  e2e {command.name}: done in {time.monotonic() - t:.0f}s")
+        except Exception as exc:
+            results[command.name] = {"label": command.label, "error": str(exc)}
+            log(f"  e2e {command.name}: FAILED after {time.monotonic() - t:.0f}s: {exc}")
+    return results
+
+
+__all__ = ["COMMANDS", "REPO_DIR", "measure_all"]
