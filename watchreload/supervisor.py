@@ -87,13 +87,16 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def describe_status(returncode: int) -> str:
     if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
+        return f"was killed by {_signal_name(-returncode)}"
     return f"exited with status {returncode}"
 
 
@@ -207,14 +210,14 @@ class Supervisor:
         self._pgid: int | None = None
         self._reported_exit = False
         self._changes_file: Path | None = None
-        self._stop_requests = 0
+        self._stop_signals: list[int] = []  # appended to by signal handlers
         self._restart_requested = False
         self._wake = threading.Event()
 
     # -- requests (called from signal handlers or other threads) ---------------------------
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
-        self._stop_requests += 1
+        self._stop_signals.append(signum)
         self._wake.set()
 
     def request_restart(self) -> None:
@@ -223,7 +226,7 @@ class Supervisor:
 
     @property
     def stopping(self) -> bool:
-        return self._stop_requests > 0
+        return bool(self._stop_signals)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -254,6 +257,9 @@ class Supervisor:
                     if batch is not None and not self.stopping:
                         self.restart(batch)
             finally:
+                if self._stop_signals:
+                    name = _signal_name(self._stop_signals[0])
+                    logger.info("%s received; stopping %s", name, self._command_text())
                 returncode = self.stop_child()
                 self._drop_changes_file()
         return exit_status(returncode if returncode is not None else 0)
@@ -318,13 +324,17 @@ class Supervisor:
         if child.poll() is None or _process_group_alive(pgid):
             self._signal_group(pgid, self.stop_signal)
             deadline = time.monotonic() + self.stop_timeout_s
+            hurried = False
             while self._group_running(child, pgid) and time.monotonic() < deadline:
-                if self._stop_requests > 1:
-                    break  # asked twice: no more grace
+                hurried = len(self._stop_signals) > 1  # asked twice: no more grace
+                if hurried:
+                    break
                 self._wake.wait(0.02)
                 self._wake.clear()
             if self._group_running(child, pgid):
-                if child.poll() is None:
+                if hurried:
+                    logger.info("asked to stop again; sending SIGKILL to %s", self._command_text())
+                else:
                     logger.info(
                         "%s did not stop within %gs of %s; sending SIGKILL",
                         self._command_text(),
@@ -372,8 +382,7 @@ class Supervisor:
             return
 
         def on_stop(signum: int, frame: FrameType | None) -> None:
-            logger.debug("received %s", signal.Signals(signum).name)
-            self.request_stop(signum)
+            self.request_stop(signum)  # no logging here: a handler may interrupt a log call
 
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self.request_restart()
