@@ -8,7 +8,6 @@ groups through the real entry point.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import threading
