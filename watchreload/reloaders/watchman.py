@@ -282,7 +282,8 @@ class Subscription:
     plan: SubscriptionPlan
     name: str
     query: dict[str, Any]
-    clock: str | None = None
+    clock: str | None = None  # the last clock the daemon told us: resubscribe since this
+    files_clock: str | None = None  # the clock of the last result that listed files
 
 
 class WatchmanReloader(BaseReloader):
@@ -644,11 +645,13 @@ class WatchmanReloader(BaseReloader):
         clock = pdu.get("clock")
         files = pdu.get("files")
         if isinstance(clock, str):
-            if files and clock == sub.clock and not pdu.get("is_fresh_instance"):
+            if files and clock == sub.files_clock and not pdu.get("is_fresh_instance"):
                 # Watchman 4.9 sends a deferred (defer_vcs) result twice, with the same clock:
                 # nothing can have changed between a clock and itself.
                 return
             sub.clock = clock
+            if files:
+                sub.files_clock = clock
         if files is None:
             return
         if pdu.get("is_fresh_instance"):
