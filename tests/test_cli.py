@@ -1,0 +1,165 @@
+"""The CLI: bad input gets one clear line and an exit code, never a traceback or a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.programs.harness import clean_environ
+from tests.support import PYTHON, Spawned, wait_for
+from watchreload import __version__
+from watchreload.cli import main
+
+Spawn = Callable[..., Spawned]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        ([], 2, "no command given; put the command to run after '--'"),
+        (["-w", "srv/", "--", "true"], 2, "watch path 'srv/' does not exist; pass an existing"),
+        (["-w", "app.py", "--", "true"], 2, "watch path 'app.py' is a file, not a directory"),
+        (["-g", "src/[a", "--", "true"], 2, "glob 'src/[a' has an unclosed '['"),
+        (["-i", "", "--", "true"], 2, "glob '' is invalid"),
+        (["--debounce", "-1", "--", "true"], 2, "debounce -1 is invalid; pass a number of"),
+        (["--stop-timeout", "-3", "--", "true"], 2, "stop timeout -3 is invalid"),
+        (["--poll-interval", "0", "--", "true"], 2, "poll interval 0 is invalid"),
+        (["--stop-signal", "SIGNOPE", "--", "true"], 2, "stop signal 'SIGNOPE' is unknown"),
+        (["--", "no-such-command-xyz"], 127, "command 'no-such-command-xyz' not found on PATH"),
+        (["--", "./app.py"], 126, "command './app.py' is not executable"),
+    ],
+)
+def test_bad_input_is_one_line_and_an_exit_code(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    code: int,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("WATCHRELOAD_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "app.py").write_text("print('not executable')\n")
+    exit_code, output = run_main(capsys, *argv)
+    assert exit_code == code
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("watchreload: error: ")
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--bogus", "--", "true"], ["--debounce", "soon", "--", "true"], ["--backend", "x", "true"]],
+)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    exit_code, output = run_main(capsys, *argv)
+    assert exit_code == 2
+    assert "Error:" in output and "Traceback" not in output
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(capsys, "--version") == (0, f"watchreload, version {__version__}\n")
+    code, output = run_main(capsys, "--help")
+    assert code == 0
+    for option in (
+        "--backend [auto|watchman|stat]",
+        "--watch",
+        "--glob",
+        "--ignore",
+        "--debounce",
+        "--stop-signal",
+        "--stop-timeout",
+        "--poll-interval",
+        "--shell",
+        "--clear",
+        "--no-default-ignores",
+        "-- COMMAND [ARGS]...",
+    ):
+        assert option in output
+
+
+def cli(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "watchreload", *argv],
+        cwd=tmp_path,
+        env=clean_environ(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_requested_watchman_that_is_unavailable_is_an_error(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path,
+        "--backend=watchman",
+        "--watchman-timeout=1",
+        "--",
+        PYTHON,
+        "-c",
+        "pass",
+        WATCHMAN_SOCK=str(tmp_path / "no-daemon.sock"),
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("watchreload: error: ")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "--backend=stat" in result.stderr
+
+
+def test_command_not_found_through_the_entry_point(tmp_path: Path) -> None:
+    result = cli(tmp_path, "--", "no-such-command-xyz", "--flag")
+    assert result.returncode == 127
+    assert result.stderr == (
+        "watchreload: error: command 'no-such-command-xyz' not found on PATH; "
+        "check the spelling or pass its full path\n"
+    )
+
+
+def test_pyproject_errors_through_the_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.watchreload]\nwatch = ['srv']\n")
+    result = cli(tmp_path, "--", "true")
+    assert result.returncode == 2
+    assert "pyproject.toml [tool.watchreload] watch: watch path 'srv' does not exist" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_start_line_names_the_backend_and_why(spawn: Spawn, tmp_path: Path) -> None:
+    env = clean_environ(WATCHMAN_SOCK=str(tmp_path / "no-daemon.sock"))
+    process = spawn(
+        [PYTHON, "-m", "watchreload", "--", PYTHON, "-c", "pass"], cwd=tmp_path, env=env
+    )
+    wait_for(lambda: "waiting for a change" in process.output)
+    process.send_signal(signal.SIGINT)
+    assert process.wait() == 0
+    lines = process.output.splitlines()
+    assert lines[0].startswith("watchreload: using stat backend (Watchman unavailable: ")
+    assert lines[0].endswith("; watching . for **/*.py")
+    assert not any("StatReloader" in line for line in lines)  # the reason is said once
+
+
+def test_shell_mode_and_settings_from_the_environment(spawn: Spawn, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    env = clean_environ(WATCHRELOAD_BACKEND="stat", WATCHRELOAD_SHELL="1")
+    args = [PYTHON, "-m", "watchreload", "--", f"echo one > {marker} && echo two >> {marker}"]
+    process = spawn(args, cwd=tmp_path, env=env)
+    wait_for(lambda: "exited with status 0" in process.output)
+    assert marker.read_text() == "one\ntwo\n"
+    assert "using stat backend (requested)" in process.output
+    process.send_signal(signal.SIGINT)
+    assert process.wait() == 0
