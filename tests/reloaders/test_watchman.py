@@ -415,3 +415,55 @@ def test_changes_deferred_while_git_holds_index_lock_come_once(
     lock.unlink()
     batches = recorder.settle(quiet_s=1.0)
     assert [set(b.changes) for b in batches] == [set(files)]
+
+
+def test_recrawl_warning_is_reported_once_with_the_fix(
+    start_watchman: StartWatchman, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "proj"
+    path = write(root / "app.py")
+    reloader = start_watchman(root)
+    [watch_root] = reloader.subscriptions
+    client = pywatchman_client()
+    try:
+        client.query("debug-recrawl", watch_root)  # type: ignore[attr-defined]
+    finally:
+        client.close()  # type: ignore[attr-defined]
+    for i in range(3):
+        path.write_text(f"v = {i}\n")
+        assert changes_of(collect(reloader, quiet_s=0.3)) == {path: "modified"}
+    warnings = [r.getMessage() for r in caplog.records if "recrawl" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "max_user_watches" in warnings[0] and "watchman watch-del-all" in warnings[0]
+
+
+def test_poisoned_daemon_is_reported_once_and_polling_takes_over(
+    start_watchman: StartWatchman,
+    tmp_path: Path,
+    watchman_daemon: WatchmanDaemon,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Watchman's "poisoned" state (inotify limit hit): one warning with the fix, then polling."""
+    root = tmp_path / "proj"
+    path = write(root / "app.py")
+    reloader = start_watchman(root, fallback_after_s=0.3, poll_interval_s=0.1)
+    [watch_root] = reloader.subscriptions
+    client = pywatchman_client()
+    try:
+        try:
+            client.query("debug-poison", watch_root)  # type: ignore[attr-defined]
+        finally:
+            client.close()  # type: ignore[attr-defined]
+        reloader.watch_dir(tmp_path / "more", "**/*.py")  # the next request meets the poison
+        wait_for(lambda: reloader.polling, message="the reloader to fall back to polling")
+        collect(reloader, quiet_s=0.3)  # the conservative reload of the switch
+        stamp = path.stat().st_mtime_ns + 10**9
+        path.write_text("edited while poisoned\n")
+        os.utime(path, ns=(stamp, stamp))
+        assert changes_of(collect(reloader, quiet_s=0.3)) == {path: "modified"}
+        poisoned = [r.getMessage() for r in caplog.records if "inotify watches" in r.getMessage()]
+        assert len(poisoned) == 1
+        assert "max_user_watches" in poisoned[0] and "watchman shutdown-server" in poisoned[0]
+    finally:
+        watchman_daemon.kill()  # a poisoned daemon stays poisoned: give later tests a fresh one
+        watchman_daemon.start()

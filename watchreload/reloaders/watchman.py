@@ -689,6 +689,7 @@ class WatchmanReloader(BaseReloader):
             self.batcher.resume()
 
     def _report_warning(self, warning: str) -> None:
+        warning = " ".join(warning.split())
         lowered = warning.lower()
         if "recrawl" in lowered:
             self._report_once(
@@ -701,8 +702,9 @@ class WatchmanReloader(BaseReloader):
             self._report_once(warning, "Watchman warns: %s", warning.strip())
 
     def _report_error(self, error: str) -> None:
+        error = " ".join(error.split())
         lowered = error.lower()
-        if "poison" in lowered or "max_user_watches" in lowered or "inotify" in lowered:
+        if any(s in lowered for s in ("poison", "non-recoverable", "max_user_watches", "inotify")):
             self._report_once(
                 "poisoned",
                 "Watchman is out of inotify watches and stopped watching (%s): " + INOTIFY_FIX,
