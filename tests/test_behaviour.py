@@ -10,15 +10,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.programs.harness import Watchreload
+from tests.programs.harness import Watchreload, interrupt_at_teardown
 from tests.support import Spawned
 
 Spawn = Callable[..., Spawned]
+
+
+@pytest.fixture
+def spawn(spawn: Spawn) -> Iterator[Spawn]:
+    """The conftest `spawn`, plus a SIGINT at teardown to whatever a failed test left running."""
+    yield from interrupt_at_teardown(spawn)
 
 
 @pytest.fixture

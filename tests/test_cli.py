@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.programs.harness import clean_environ
+from tests.programs.harness import clean_environ, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, wait_for
 from watchreload import __version__
 from watchreload.cli import main
 
 Spawn = Callable[..., Spawned]
+
+
+@pytest.fixture
+def spawn(spawn: Spawn) -> Iterator[Spawn]:
+    """The conftest `spawn`, plus a SIGINT at teardown to whatever a failed test left running."""
+    yield from interrupt_at_teardown(spawn)
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

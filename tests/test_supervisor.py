@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.programs.harness import CHILD, Watchreload, alive
+from tests.programs.harness import CHILD, Watchreload, alive, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, wait_for
 from watchreload.changes import Change, ChangeSet
 from watchreload.errors import CommandError
@@ -33,6 +33,12 @@ from watchreload.supervisor import (
 )
 
 Spawn = Callable[..., Spawned]
+
+
+@pytest.fixture
+def spawn(spawn: Spawn) -> Iterator[Spawn]:
+    """The conftest `spawn`, plus a SIGINT at teardown to whatever a failed test left running."""
+    yield from interrupt_at_teardown(spawn)
 
 
 # -- pure helpers -----------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-from collections.abc import Callable, Sequence
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,25 @@ from tests.support import PYTHON, Spawned, stays, wait_for
 
 CHILD = Path(__file__).with_name("child.py")
 POLL_INTERVAL = "0.1"  # stat backend: keep the suite fast
+
+
+def interrupt_at_teardown(spawn: Callable[..., Spawned]) -> Iterator[Callable[..., Spawned]]:
+    """Wrap the `spawn` fixture: whatever a test left running gets SIGINT (as a user would stop
+    watchreload) before `spawn` checks for leaks, so a failed assertion is not also reported as a
+    leak, while a grandchild that outlives watchreload still is."""
+    started: list[Spawned] = []
+
+    def _spawn(*args: object, **kwargs: object) -> Spawned:
+        process = spawn(*args, **kwargs)
+        started.append(process)
+        return process
+
+    yield _spawn
+    for process in started:
+        if process.popen.poll() is None:
+            process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(15)
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
