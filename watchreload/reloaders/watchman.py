@@ -30,6 +30,7 @@ from typing import Any
 
 from watchreload.changes import Change
 from watchreload.errors import WatchmanUnavailable
+from watchreload.hooks import file_changed
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import Snapshot, StatReloader, diff_snapshots
 from watchreload.spec import WatchSpec
@@ -663,6 +664,7 @@ class WatchmanReloader(BaseReloader):
                 f"Watchman restarted; changes under {root} may have been missed"
             )
             return
+        changes: list[tuple[Path, Change]] = []
         for entry in files:
             if isinstance(entry, str):
                 entry = {"name": entry, "exists": True, "new": False}
@@ -670,7 +672,29 @@ class WatchmanReloader(BaseReloader):
             if not exists and new:
                 continue  # created and removed again between two notifications
             change = Change.deleted if not exists else Change.added if new else Change.modified
-            self.notify_file_changed(sub.plan.path_for(str(entry["name"])), change)
+            changes.append((sub.plan.path_for(str(entry["name"])), change))
+        self._notify_all(changes)
+
+    def _notify_all(self, changes: list[tuple[Path, Change]]) -> None:
+        """Deliver one daemon result as a unit: the consumer cannot cut a batch in its middle.
+
+        A result is a burst Watchman has already settled; delivering thousands of paths one by one
+        leaves gaps (GIL switches) in which the debounce could close a batch half way through.
+        """
+        unhandled = []
+        for path, change in changes:
+            results = file_changed.send(sender=self, file_path=path)
+            if not any(result for _, result in results):
+                unhandled.append((path, change))
+        if len(changes) <= 3:
+            logger.debug("changed: %s", changes)
+        else:
+            logger.debug("%d files changed, among them %s", len(changes), changes[:3])
+        # ChangeBatcher's condition uses a re-entrant lock: hold it across the adds so that wait()
+        # sees all of them or none. (A public ChangeBatcher.add_many() would replace this.)
+        with self.batcher._cond:
+            for path, change in unhandled:
+                self.batcher.add(path, change)
 
     def _state_entered(self, root: str, state: str) -> None:
         if state in DEFERRED_STATES and (root, state) not in self._held_states:
