@@ -162,3 +162,30 @@ def test_changed_paths_reach_the_child(spawn: Spawn, tree: Path, state: Path, ba
     )
     assert records[1]["changes_file"] is None
     stop(run)
+
+
+def test_unreadable_directory_warns_once_and_the_rest_is_watched(
+    spawn: Spawn, tree: Path, state: Path, backend: str
+) -> None:
+    locked = tree / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        try:
+            os.listdir(locked)
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("this user reads any directory (root): chmod 0 proves nothing")
+        run = Watchreload(spawn, tree, state, backend=backend)
+        (tree / "app.py").write_text("print('still watched')\n")
+        run.wait_starts(2)
+        (tree / "pkg" / "mod.py").write_text("VALUE = 2\n")
+        run.wait_starts(3)
+        warnings = run.output.count("cannot read")
+        assert warnings <= 1, run.output  # once, not once per scan
+        if backend == "stat":
+            assert warnings == 1 and f"cannot read {locked}" in run.output, run.output
+        stop(run)
+    finally:
+        locked.chmod(0o755)

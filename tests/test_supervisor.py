@@ -181,6 +181,18 @@ def test_one_restart_per_changeset_never_two_children(supervised: Callable[..., 
     assert run.supervisor.starts == 4
 
 
+def test_on_restart_runs_before_each_restart(supervised: Callable[..., Running]) -> None:
+    calls: list[int] = []
+    run = supervised(on_restart=lambda: calls.append(len(run.records())))
+    run.wait_starts(1)
+    assert calls == []
+    run.source.batches.put(change("a.py"))
+    run.wait_starts(2)
+    run.supervisor.request_restart()  # what SIGHUP does
+    run.wait_starts(3)
+    assert calls == [1, 2]  # each time after the old child stopped, before the new one started
+
+
 def test_stop_returns_the_childs_own_status(supervised: Callable[..., Running]) -> None:
     run = supervised("--term-exit", "7")
     run.wait_starts(1)

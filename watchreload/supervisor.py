@@ -266,6 +266,9 @@ class Supervisor:
 
     def restart(self, changes: ChangeSet) -> None:
         logger.info("restarting: %s", changes.describe())
+        if logger.isEnabledFor(logging.DEBUG):
+            for path, kind in changes.changes.items():
+                logger.debug("  %s %s", kind.name, path)
         self.stop_child()
         if self.stopping:
             return
