@@ -253,23 +253,51 @@ def test_one_subscription_per_root_updated_by_watch_dir(
     assert changes_of(collect(reloader)) == {lib / "b.py": "modified", src / "a.py": "modified"}
 
 
-def test_extra_files_and_nonexistent_root(start_watchman: StartWatchman, tmp_path: Path) -> None:
+def test_nonexistent_root_is_watched_through_its_parent(
+    start_watchman: StartWatchman, tmp_path: Path
+) -> None:
     base = tmp_path / "base"
     base.mkdir()
-    extra = write(tmp_path / "elsewhere" / "settings.toml")
     later = base / "not" / "yet"
     reloader = start_watchman(later)
-    reloader.watch_file(extra)
-    generation = reloader.generation
-    wait_for(lambda: reloader.generation > generation, message="the extra file to be subscribed")
-
-    extra.write_text("changed = true\n")
-    assert changes_of(collect(reloader)) == {extra: "modified"}
-
     created = write(later / "app.py")
     assert changes_of(collect(reloader)) == {created: "added"}
     write(base / "not" / "outside.py")
+    write(base / "not" / "yet.py")
     assert collect(reloader, first_s=1.0) == []
+
+
+def test_extra_files_join_our_watch_or_are_stat_checked(
+    start_watchman: StartWatchman, tmp_path: Path
+) -> None:
+    """An extra file (an imported module) never starts a watch of its own: no crawl of
+    site-packages' or the standard library's enclosing project."""
+    project = tmp_path / "project"
+    settings = write(project / "settings.toml")
+    outside = write(tmp_path / "elsewhere" / "local_module.py")
+    reloader = start_watchman(project, spec_check_s=0.1)
+    generation = reloader.generation
+    reloader.watch_file(settings)
+    reloader.watch_file(outside)
+    wait_for(lambda: reloader.generation > generation, message="the extra files to be added")
+    [sub] = reloader.subscriptions.values()
+    assert settings in sub.plan.extra_files.values()  # inside our watch: the daemon filters it
+    assert outside in reloader._stat_files
+    client = pywatchman_client()
+    try:
+        roots = client.query("watch-list")["roots"]  # type: ignore[attr-defined]
+    finally:
+        client.close()  # type: ignore[attr-defined]
+    assert not [r for r in roots if "elsewhere" in r]
+
+    settings.write_text("changed = true\n")
+    assert changes_of(collect(reloader)) == {settings: "modified"}
+    stamp = outside.stat().st_mtime_ns + 10**9
+    outside.write_text("changed = True\n")
+    os.utime(outside, ns=(stamp, stamp))
+    assert changes_of(collect(reloader)) == {outside: "modified"}
+    outside.unlink()
+    assert changes_of(collect(reloader)) == {outside: "deleted"}
 
 
 def test_stop_wakes_a_blocked_reader_promptly(

@@ -32,7 +32,7 @@ from watchreload.changes import Change
 from watchreload.errors import WatchmanUnavailable
 from watchreload.hooks import file_changed
 from watchreload.reloaders.base import BaseReloader
-from watchreload.reloaders.stat import Snapshot, StatReloader, diff_snapshots
+from watchreload.reloaders.stat import Signature, Snapshot, StatReloader, diff_snapshots
 from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ DEFERRED_STATES: tuple[str, ...] = ("hg.update", STATE_NAME)
 
 DEFAULT_FALLBACK_AFTER_S = 10.0
 DEFAULT_SPEC_CHECK_S = 1.0
+# watch-project and clock wait for the first crawl of a tree, which takes a while on a monorepo;
+# timeout_s bounds connecting, this bounds those requests.
+DEFAULT_CRAWL_TIMEOUT_S = 300.0
 DEFAULT_POLL_INTERVAL_S = 1.0
 RECONNECT_BACKOFF_S: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -230,6 +233,14 @@ class SubscriptionPlan:
         return best.path / name[len(best.relative) + 1 :] if best.relative else best.path / name
 
 
+def _signature(path: Path) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def nearest_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.is_dir():
@@ -299,6 +310,7 @@ class WatchmanReloader(BaseReloader):
         fallback_after_s: float = DEFAULT_FALLBACK_AFTER_S,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         spec_check_s: float = DEFAULT_SPEC_CHECK_S,
+        crawl_timeout_s: float = DEFAULT_CRAWL_TIMEOUT_S,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -306,6 +318,7 @@ class WatchmanReloader(BaseReloader):
         self.fallback_after_s = fallback_after_s
         self.poll_interval_s = poll_interval_s
         self.spec_check_s = spec_check_s
+        self.crawl_timeout_s = max(crawl_timeout_s, timeout_s)
         self.polling = False  # True while Watchman is unreachable and the stat scanner stands in
         self.connections = 0  # how many times a session was established (for tests and logs)
         self._client: Any = None
@@ -321,6 +334,8 @@ class WatchmanReloader(BaseReloader):
         self._wake_r: int | None = None
         self._wake_w: int | None = None
         self._poller: _SpecPoller | None = None
+        self._stat_files: dict[Path, Signature | None] = {}  # extra files no watch covers
+        self._next_stat_check = 0.0
         self._snapshot: Snapshot | None = None
 
     # -- availability ---------------------------------------------------------------------------
@@ -460,6 +475,9 @@ class WatchmanReloader(BaseReloader):
         if sock in readable:
             pdu = self._call(client.receive)
             self._handle(pdu)
+        if self._stat_files and time.monotonic() >= self._next_stat_check:
+            self._next_stat_check = time.monotonic() + self.spec_check_s
+            self._check_stat_files()
         self._update_subscriptions(force=False)
 
     def _drain_wake(self) -> None:
@@ -515,6 +533,7 @@ class WatchmanReloader(BaseReloader):
             client = pw.client(timeout=self.timeout_s)
             client.subs, client.sub_by_root, client.logs = {}, {}, []
             client.query("version")
+            client.setTimeout(self.crawl_timeout_s)
         except (pw.WatchmanError, OSError) as exc:
             raise _Disconnected(f"{describe_socket()}: {exc}") from exc
         self._client = client
@@ -578,13 +597,18 @@ class WatchmanReloader(BaseReloader):
         self.generation += 1
         self.ready.set()
 
-    def _resolve(self, directory: Path) -> tuple[str, str]:
-        """(watch root, relative path) for an existing directory, reusing watches we know."""
+    def _resolve(self, directory: Path, *, create: bool = True) -> tuple[str, str] | None:
+        """(watch root, relative path) for an existing directory, reusing watches we know.
+
+        With `create=False` only an existing watch is used (None when there is none).
+        """
         real = os.path.realpath(directory)
         for root in self._watch_roots:
             if real == root or real.startswith(root.rstrip("/") + "/"):
                 relative = os.path.relpath(real, root).replace(os.sep, "/")
                 return root, "" if relative == "." else relative
+        if not create:
+            return None
         result = self._query("watch-project", real)
         root = str(result["watch"])
         self._watch_roots.append(root)
@@ -595,14 +619,27 @@ class WatchmanReloader(BaseReloader):
     def _plan(self, spec: WatchSpec) -> dict[str, SubscriptionPlan]:
         """Group the spec by watch-project root: one SubscriptionPlan per root."""
         anchors: list[tuple[Path, Path, str | None]] = []  # (anchor dir, spec path, extra name)
-        for root in spec.roots:
+        for root in sorted(spec.roots, key=lambda r: len(r.parts)):  # parents first
             anchors.append((nearest_existing(root), root, None))
+        # Extra files (in library mode, every imported module) join a watch that exists already,
+        # ours or another client's. They never start one: watch-project on site-packages or the
+        # standard library would crawl whatever project holds them (a pyenv checkout, a dotfiles
+        # repository in $HOME). The rest are stat-checked every spec_check_s.
+        self._watch_roots[:] = sorted(
+            set(self._watch_roots) | {str(r) for r in self._query("watch-list")["roots"]},
+            key=len,
+            reverse=True,
+        )
+        stat_files: dict[Path, Signature | None] = {}
         for extra in spec.extra_files:
             anchors.append((nearest_existing(extra.parent), extra, extra.name))
-        anchors.sort(key=lambda item: len(item[0].parts))  # parents first: fewer, larger watches
         placed: list[tuple[str, str, str, Path, str | None]] = []
         for anchor, path, extra_name in anchors:
-            watch_root, anchor_relative = self._resolve(anchor)
+            resolved = self._resolve(anchor, create=extra_name is None)
+            if resolved is None:
+                stat_files[path] = self._stat_files.get(path, _signature(path))
+                continue
+            watch_root, anchor_relative = resolved
             wanted = path.parent if extra_name is not None else path
             tail = wanted.relative_to(anchor).as_posix() if wanted != anchor else ""
             relative = "/".join(p for p in (anchor_relative, tail) if p and p != ".")
@@ -621,6 +658,7 @@ class WatchmanReloader(BaseReloader):
                 plan.extra_files["/".join(p for p in (below, extra_name) if p)] = path
             else:
                 plan.targets.append(RootTarget(path, below, spec.roots[path]))
+        self._stat_files = stat_files
         return plans
 
     # -- what the daemon says -------------------------------------------------------------------
@@ -695,6 +733,17 @@ class WatchmanReloader(BaseReloader):
         with self.batcher._cond:
             for path, change in unhandled:
                 self.batcher.add(path, change)
+
+    def _check_stat_files(self) -> None:
+        changes: list[tuple[Path, Change]] = []
+        for path, old in self._stat_files.items():
+            new = _signature(path)
+            if new != old:
+                self._stat_files[path] = new
+                kind = Change.deleted if new is None else Change.added if old is None else None
+                changes.append((path, kind or Change.modified))
+        if changes:
+            self._notify_all(changes)
 
     def _state_entered(self, root: str, state: str) -> None:
         if state in DEFERRED_STATES and (root, state) not in self._held_states:
