@@ -226,6 +226,13 @@ def test_source_failure_stops_the_child(supervised: Callable[..., Running]) -> N
     assert not alive(int(str(first["pid"])))
 
 
+def test_source_that_stops_is_reported(supervised: Callable[..., Running]) -> None:
+    run = supervised()
+    run.wait_starts(1)
+    run.source.should_stop = True
+    assert isinstance(run.finish(), ReloaderFailed)
+
+
 def test_command_not_found_at_first_start(tmp_path: Path) -> None:
     supervisor = Supervisor([str(tmp_path / "missing")])
     with pytest.raises(CommandNotFound):
@@ -359,3 +366,17 @@ def test_clean_exit_also_waits_for_a_change(spawn: Spawn, tree: Path, state: Pat
     wait_for(lambda: marker.exists() and marker.read_text() == "xx", message="the second run")
     process.send_signal(signal.SIGINT)
     assert process.wait(10) == 0
+
+
+def test_what_a_crashed_child_left_behind_is_stopped_with_watchreload(
+    spawn: Spawn, tree: Path, state: Path
+) -> None:
+    state.mkdir()
+    (state / "crash").touch()
+    child_args = ["--grandchild", str(state / "gc"), "--crash-when", str(state / "crash")]
+    run = Watchreload(spawn, tree, state, child_args=child_args)
+    wait_for(lambda: "exited with status 3" in run.output)
+    orphan = run.records()[0]["grandchild"]
+    assert alive(orphan)  # the child crashed; its grandchild runs on until the next restart
+    assert run.stop() == 3
+    assert not alive(orphan)

@@ -252,7 +252,10 @@ class Supervisor:
                             "(or pass --backend=stat)"
                         ) from source.error
                     if source.should_stop:
-                        break
+                        raise ReloaderFailed(
+                            "the file watcher stopped unexpectedly; restart watchreload "
+                            "(with -v to see why)"
+                        )
                     batch = source.wait_for_changes(POLL_S)
                     if batch is not None and not self.stopping:
                         self.restart(batch)
