@@ -75,7 +75,7 @@ class Config:
     """Everything command mode needs, resolved and validated."""
 
     command: tuple[str, ...]
-    roots: tuple[Path, ...] = (Path(".").absolute(),)
+    roots: tuple[Path, ...] = (Path("."),)
     include_globs: tuple[str, ...] = DEFAULT_INCLUDE_GLOBS
     ignore_patterns: tuple[str, ...] = DEFAULT_IGNORE_PATTERNS
     backend: BackendName = "auto"

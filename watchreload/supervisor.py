@@ -100,6 +100,17 @@ def describe_status(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def _relative_to_cwd(changes: ChangeSet) -> ChangeSet:
+    """The same ChangeSet with paths under the current directory made relative, for display."""
+    cwd = os.getcwd()
+
+    def show(path: Path) -> Path:
+        relative = os.path.relpath(path, cwd)
+        return path if relative.startswith("..") else Path(relative)
+
+    return ChangeSet({show(p): kind for p, kind in changes.changes.items()}, changes.reason)
+
+
 def check_command(command: Sequence[str], shell: bool = False) -> None:
     """Raise CommandNotFound / CommandNotExecutable before anything else starts."""
     if not command:
@@ -268,7 +279,7 @@ class Supervisor:
         return exit_status(returncode if returncode is not None else 0)
 
     def restart(self, changes: ChangeSet) -> None:
-        logger.info("restarting: %s", changes.describe())
+        logger.info("restarting: %s", _relative_to_cwd(changes).describe())
         if logger.isEnabledFor(logging.DEBUG):
             for path, kind in changes.changes.items():
                 logger.debug("  %s %s", kind.name, path)
