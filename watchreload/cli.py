@@ -221,7 +221,8 @@ def _version() -> str:
     multiple=True,
     metavar="PATTERN",
     help="Extra pattern to ignore: a name ('build', '*.log') ignored at any depth, or a path "
-    "glob ('docs/_build/**'); repeat for more. Added to the default ignores.",
+    "glob ('docs/_build/**'); repeat for more. Added to the default ignores; replaces an "
+    "ignore list from WATCHRELOAD_IGNORE or pyproject.toml.",
 )
 @click.option(
     "--default-ignores/--no-default-ignores",
@@ -287,6 +288,10 @@ def command(verbose: int, quiet: int, **params: Any) -> int:
       watchreload -- python app.py
       watchreload -w src -g '**/*.py' -g '**/*.toml' -- python -m myapp
       watchreload --stop-signal INT --stop-timeout 10 -- gunicorn app:wsgi
+
+    Every option can also be set as WATCHRELOAD_<OPTION> (WATCHRELOAD_STOP_TIMEOUT=10) or in
+    [tool.watchreload] of the nearest pyproject.toml (stop-timeout = 10); the command line wins,
+    then the environment, then the file.
 
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
