@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON, Spawned, wait_for
+from tests.support import PYTHON, Spawned, stays, wait_for
 from watchreload.autoreload import get_child_arguments
 
 PROGRAM = textwrap.dedent(
@@ -81,6 +81,8 @@ def test_editing_an_imported_module_restarts_the_program(
     spawn: Callable[..., Spawned], app: Path, backend: str
 ) -> None:
     process = run_app(spawn, app, backend)
+    # helper.py was imported after the watcher started: that alone must not restart (and loop).
+    assert stays(lambda: len(starts(app)) == 1, duration_s=0.5)
     (app / "helper.py").write_text("VALUE = 'two'\n")
     wait_for(lambda: len(starts(app)) == 2, message="a restart after editing helper.py")
     assert starts(app)[1].endswith("hello two")

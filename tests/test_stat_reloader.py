@@ -186,3 +186,34 @@ def test_a_running_reloader_delivers_one_batch_and_stops_promptly(tree: Path) ->
         reloader.stop()
         reloader.join(timeout_s=5)
     assert reloader.error is None
+
+
+def test_a_module_imported_after_start_is_no_change(tmp_path: Path) -> None:
+    """In library mode a lazily imported module joins the watched files; it must not reload."""
+    module = tmp_path / "lazy.py"
+    module.write_text("X = 1\n")
+    an_hour_ago = module.stat().st_mtime_ns - 3600 * 10**9
+    os.utime(module, ns=(an_hour_ago, an_hour_ago))
+    reloader = RecordingStatReloader()
+    for _ in tick_twice(reloader):
+        reloader.extra_files.add(module)  # as if imported now
+    assert reloader.notified == []
+
+
+def test_a_module_edited_before_it_joins_the_watch_is_a_change(tmp_path: Path) -> None:
+    module = tmp_path / "lazy.py"
+    reloader = RecordingStatReloader()
+    for _ in tick_twice(reloader):
+        module.write_text("X = 2\n")  # edited after the previous scan, then imported
+        reloader.extra_files.add(module)
+    assert notified(reloader) == {str(module): Change.added}
+
+
+def test_a_module_that_leaves_the_watch_is_no_deletion(tmp_path: Path) -> None:
+    module = tmp_path / "gone_from_sys_modules.py"
+    module.write_text("")
+    reloader = RecordingStatReloader()
+    reloader.extra_files.add(module)
+    for _ in tick_twice(reloader):
+        reloader.extra_files.discard(module)
+    assert reloader.notified == []

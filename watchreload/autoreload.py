@@ -36,6 +36,7 @@ BACKEND_ENV = "WATCHRELOAD_BACKEND"
 POLL_INTERVAL_ENV = "WATCHRELOAD_POLL_INTERVAL"
 RELOAD_EXIT_CODE = 3
 CHILD_STOP_TIMEOUT_S = 5.0
+READY_TIMEOUT_S = 10.0
 
 
 def get_child_arguments() -> list[str]:
@@ -123,12 +124,17 @@ def run_reloader_in_child(
     reloader: BaseReloader, main_func: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> None:
     """Run `main_func` in a daemon thread and the reloader here; exit 3 on the first batch."""
+    reloader.start()
+    # Start the program once the watcher is live, so that an edit made as soon as the program is up
+    # is never missed; but a slow first crawl must not hold the program back for long.
+    if not reloader.wait_until_ready(READY_TIMEOUT_S) and reloader.error is None:
+        logger.warning("the %s watcher is not ready after %gs; starting anyway", reloader.name,
+                       READY_TIMEOUT_S)
     main_thread = threading.Thread(
         target=check_errors(main_func), args=args, kwargs=kwargs, name="watchreload-main",
         daemon=True,
     )
     main_thread.start()
-    reloader.start()
     try:
         while True:
             changes: ChangeSet | None = reloader.wait_for_changes(timeout_s=1.0)

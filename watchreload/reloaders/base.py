@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -125,6 +126,14 @@ class BaseReloader:
             logger.debug("%s reloader failed", self.name, exc_info=True)
         finally:
             self.batcher.close()
+
+    def wait_until_ready(self, timeout_s: float) -> bool:
+        """Wait until the backend sees every edit from now on; False if it failed or timed out."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready.wait(0.05):
+            if self.error is not None or self.should_stop or time.monotonic() >= deadline:
+                return False
+        return True
 
     def join(self, timeout_s: float | None = None) -> None:
         if self._thread is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,9 @@ logger = logging.getLogger(__name__)
 Signature = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 Snapshot = dict[str, Signature]
 
+# File systems stamp mtimes from a clock that can lag time.time_ns() by a few milliseconds.
+MTIME_SLACK_NS = 100_000_000
+
 
 class StatReloader(BaseReloader):
     """Polls with os.scandir every `interval_s` seconds; needs nothing but the file system."""
@@ -33,24 +37,46 @@ class StatReloader(BaseReloader):
         super().__init__(**options)
         self.interval_s = interval_s
         self._unreadable: set[str] = set()
+        self._extra_paths: frozenset[str] = frozenset()
 
     @classmethod
     def check_availability(cls, **_: Any) -> None:
         """Always available."""
 
     def tick(self) -> Iterator[None]:
+        previous_scan_ns = time.time_ns()
         previous = self.snapshot()  # the baseline: the first scan reports nothing
+        previous_extras = self._extra_paths
         self.ready.set()
         yield
         while True:
             self._stop_condition.wait(self.interval_s)
             if self.should_stop:
                 return
+            scan_ns = time.time_ns()
             current = self.snapshot()
             for path, change in diff_snapshots(previous, current):
+                if self._only_newly_watched(path, change, previous_extras, previous_scan_ns):
+                    continue
                 self.notify_file_changed(path, change)
-            previous = current
+            previous, previous_extras, previous_scan_ns = current, self._extra_paths, scan_ns
             yield
+
+    def _only_newly_watched(
+        self, path: str, change: Change, previous_extras: frozenset[str], previous_scan_ns: int
+    ) -> bool:
+        """True when `path` only joined or left the extra files, and did not itself change.
+
+        In library mode a module imported after start joins the extra files: it is no new file,
+        and reporting it would restart the program every time it imports that module again. It
+        is reported only when its mtime says it was written after the previous scan.
+        """
+        if change is Change.added and path in self._extra_paths and path not in previous_extras:
+            mtime_ns = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
+            return mtime_ns < previous_scan_ns - MTIME_SLACK_NS
+        if change is Change.deleted and path in previous_extras:
+            return path not in self._extra_paths and os.path.exists(path)
+        return False
 
     def snapshot(self) -> Snapshot:
         spec = self.spec()
@@ -61,6 +87,7 @@ class StatReloader(BaseReloader):
             except OSError:
                 continue
             files[os.fspath(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        self._extra_paths = frozenset(files)
         for root, globs in spec.roots.items():
             for file_path, st in iter_matching_files(root, globs, spec.ignore, self._warn_once):
                 files[file_path] = (st.st_mtime_ns, st.st_size, st.st_ino)
