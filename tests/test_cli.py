@@ -66,6 +66,21 @@ def test_bad_input_is_one_line_and_an_exit_code(
     assert message in lines[0]
 
 
+def test_a_command_that_cannot_be_executed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "noshebang").write_bytes(b"\x7fELF but not really")
+    (tmp_path / "noshebang").chmod(0o755)
+    exit_code, output = run_main(capsys, "--backend=stat", "--", "./noshebang")
+    assert exit_code == 126
+    assert output.splitlines()[-1] == (
+        "watchreload: error: command './noshebang' cannot be started (Exec format error); "
+        "run it through its interpreter"
+    )
+    assert "Traceback" not in output
+
+
 @pytest.mark.parametrize(
     "argv",
     [["--bogus", "--", "true"], ["--debounce", "soon", "--", "true"], ["--backend", "x", "true"]],

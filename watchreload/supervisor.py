@@ -310,9 +310,10 @@ class Supervisor:
             raise CommandNotExecutable(
                 f"command {self.command[0]!r} cannot be run ({exc.strerror}); check its permissions"
             ) from exc
-        except OSError as exc:
-            raise CommandError(
-                f"command {self.command[0]!r} cannot be started ({exc.strerror or exc})"
+        except OSError as exc:  # e.g. ENOEXEC: a script without a #! line
+            raise CommandNotExecutable(
+                f"command {self.command[0]!r} cannot be started ({exc.strerror or exc}); "
+                "run it through its interpreter"
             ) from exc
         self._pgid = self.child.pid
         self._reported_exit = False
