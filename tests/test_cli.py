@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -184,3 +186,42 @@ def test_shell_mode_and_settings_from_the_environment(spawn: Spawn, tmp_path: Pa
     assert "using stat backend (requested)" in process.output
     process.send_signal(signal.SIGINT)
     assert process.wait() == 0
+
+
+def test_clear_clears_the_terminal_before_the_restart_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("")
+    controller, terminal = pty.openpty()
+    args = [PYTHON, "-m", "watchreload", "--backend=stat", "--poll-interval=0.1", "--clear"]
+    process = subprocess.Popen(
+        [*args, "--", PYTHON, "-c", "import time; print('child', flush=True); time.sleep(60)"],
+        cwd=tmp_path,
+        env=clean_environ(),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+    )
+    os.close(terminal)
+    seen = bytearray()
+
+    def read_until(text: bytes) -> bool:
+        while text not in seen:
+            ready, _, _ = select.select([controller], [], [], 0.05)
+            if not ready:
+                return False
+            seen.extend(os.read(controller, 65536))
+        return True
+
+    try:
+        wait_for(lambda: read_until(b"child"), message="the first start")
+        (tmp_path / "app.py").write_text("x = 1\n")
+        wait_for(lambda: read_until(b"restarting: app.py modified"), message="the restart")
+        assert b"\x1b[2J" in seen
+        assert seen.index(b"\x1b[2J") < seen.index(b"restarting: app.py modified")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(15)
+        os.close(controller)

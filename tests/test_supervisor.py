@@ -190,7 +190,7 @@ def test_on_restart_runs_before_each_restart(supervised: Callable[..., Running])
     run.wait_starts(2)
     run.supervisor.request_restart()  # what SIGHUP does
     run.wait_starts(3)
-    assert calls == [1, 2]  # each time after the old child stopped, before the new one started
+    assert calls == [1, 2]  # once per restart, before the new child starts
 
 
 def test_stop_returns_the_childs_own_status(supervised: Callable[..., Running]) -> None:

@@ -279,6 +279,8 @@ class Supervisor:
         return exit_status(returncode if returncode is not None else 0)
 
     def restart(self, changes: ChangeSet) -> None:
+        if self.on_restart is not None:
+            self.on_restart()  # --clear: first, so that the line saying why stays on screen
         logger.info("restarting: %s", _relative_to_cwd(changes).describe())
         if logger.isEnabledFor(logging.DEBUG):
             for path, kind in changes.changes.items():
@@ -286,8 +288,6 @@ class Supervisor:
         self.stop_child()
         if self.stopping:
             return
-        if self.on_restart is not None:
-            self.on_restart()
         try:
             self._start(changes)
         except CommandError as exc:
