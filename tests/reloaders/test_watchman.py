@@ -267,37 +267,43 @@ def test_nonexistent_root_is_watched_through_its_parent(
     assert collect(reloader, first_s=1.0) == []
 
 
-def test_extra_files_join_our_watch_or_are_stat_checked(
+def test_extra_files_join_a_watch_but_libraries_are_stat_checked(
     start_watchman: StartWatchman, tmp_path: Path
 ) -> None:
-    """An extra file (an imported module) never starts a watch of its own: no crawl of
-    site-packages' or the standard library's enclosing project."""
+    """Extra files (imported modules): your own join a watch; an installed library never starts a
+    watch (that would crawl the project holding site-packages) and is stat-checked instead."""
     project = tmp_path / "project"
     settings = write(project / "settings.toml")
-    outside = write(tmp_path / "elsewhere" / "local_module.py")
+    own = write(tmp_path / "elsewhere" / "own_module.py")
+    library = write(tmp_path / "venv" / "lib" / "site-packages" / "somelib" / "__init__.py")
     reloader = start_watchman(project, spec_check_s=0.1)
     generation = reloader.generation
-    reloader.watch_file(settings)
-    reloader.watch_file(outside)
+    for path in (settings, own, library):
+        reloader.watch_file(path)
     wait_for(lambda: reloader.generation > generation, message="the extra files to be added")
-    [sub] = reloader.subscriptions.values()
-    assert settings in sub.plan.extra_files.values()  # inside our watch: the daemon filters it
-    assert outside in reloader._stat_files
+    extra_by_root = {
+        Path(root): set(sub.plan.extra_files.values())
+        for root, sub in reloader.subscriptions.items()
+    }
+    assert extra_by_root[project.resolve()] == {settings}
+    assert extra_by_root[(tmp_path / "elsewhere").resolve()] == {own}
+    assert set(reloader._stat_files) == {library}
     client = pywatchman_client()
     try:
         roots = client.query("watch-list")["roots"]  # type: ignore[attr-defined]
     finally:
         client.close()  # type: ignore[attr-defined]
-    assert not [r for r in roots if "elsewhere" in r]
+    assert not [r for r in roots if "venv" in r]
 
     settings.write_text("changed = true\n")
-    assert changes_of(collect(reloader)) == {settings: "modified"}
-    stamp = outside.stat().st_mtime_ns + 10**9
-    outside.write_text("changed = True\n")
-    os.utime(outside, ns=(stamp, stamp))
-    assert changes_of(collect(reloader)) == {outside: "modified"}
-    outside.unlink()
-    assert changes_of(collect(reloader)) == {outside: "deleted"}
+    own.write_text("changed = True\n")
+    assert changes_of(collect(reloader)) == {settings: "modified", own: "modified"}
+    stamp = library.stat().st_mtime_ns + 10**9
+    library.write_text("changed = True\n")
+    os.utime(library, ns=(stamp, stamp))
+    assert changes_of(collect(reloader)) == {library: "modified"}
+    library.unlink()
+    assert changes_of(collect(reloader)) == {library: "deleted"}
 
 
 def test_stop_wakes_a_blocked_reader_promptly(

@@ -16,11 +16,14 @@ pywatchman is imported here only, and only when this backend is used.
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import itertools
 import logging
 import os
 import select
+import site
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +60,9 @@ DEFERRED_STATES: tuple[str, ...] = ("hg.update", STATE_NAME)
 
 DEFAULT_FALLBACK_AFTER_S = 10.0
 DEFAULT_SPEC_CHECK_S = 1.0
+# In library mode a newly imported module must be watched at once: len(sys.modules) is compared
+# this often (it costs nothing); the full spec only when it changed, or every spec_check_s.
+MODULES_CHECK_S = 0.05
 # watch-project and clock wait for the first crawl of a tree, which takes a while on a monorepo;
 # timeout_s bounds connecting, this bounds those requests.
 DEFAULT_CRAWL_TIMEOUT_S = 300.0
@@ -241,6 +247,23 @@ def _signature(path: Path) -> Signature | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+@functools.lru_cache(maxsize=1)
+def _library_prefixes() -> tuple[str, ...]:
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes.update(site.getsitepackages())
+    prefixes.add(site.getusersitepackages())
+    return tuple(sorted({os.path.realpath(p).rstrip("/") + "/" for p in prefixes if p}))
+
+
+def is_library_file(path: Path) -> bool:
+    """True for the standard library and installed packages (never for your project's files)."""
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    return (
+        "site-packages" in parts or "dist-packages" in parts or real.startswith(_library_prefixes())
+    )
+
+
 def nearest_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.is_dir():
@@ -335,6 +358,9 @@ class WatchmanReloader(BaseReloader):
         self._wake_w: int | None = None
         self._poller: _SpecPoller | None = None
         self._stat_files: dict[Path, Signature | None] = {}  # extra files no watch covers
+        self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
+        self._modules_seen = 0
+        self._next_spec_check = 0.0
         self._next_stat_check = 0.0
         self._snapshot: Snapshot | None = None
 
@@ -465,7 +491,10 @@ class WatchmanReloader(BaseReloader):
         client = self._client
         try:
             sock = client.tport.sock
-            readable, _, _ = select.select([sock, self._wake_r], [], [], self.spec_check_s)
+            timeout = min(MODULES_CHECK_S, self.spec_check_s) if self.watch_modules else None
+            readable, _, _ = select.select(
+                [sock, self._wake_r], [], [], timeout or self.spec_check_s
+            )
         except (OSError, ValueError, AttributeError) as exc:
             raise _Disconnected(str(exc)) from exc
         if self._wake_r in readable:
@@ -478,7 +507,12 @@ class WatchmanReloader(BaseReloader):
         if self._stat_files and time.monotonic() >= self._next_stat_check:
             self._next_stat_check = time.monotonic() + self.spec_check_s
             self._check_stat_files()
-        self._update_subscriptions(force=False)
+        now = time.monotonic()
+        modules = len(sys.modules) if self.watch_modules else 0
+        if self._spec_dirty or modules != self._modules_seen or now >= self._next_spec_check:
+            self._modules_seen = modules
+            self._next_spec_check = now + self.spec_check_s
+            self._update_subscriptions(force=False)
 
     def _drain_wake(self) -> None:
         assert self._wake_r is not None
@@ -594,6 +628,11 @@ class WatchmanReloader(BaseReloader):
             self._subs_by_name[name] = sub
             self._query("subscribe", root, name, query_with_since)
             logger.debug("subscribed %s to %s since %s: %s", name, root, since, query_with_since)
+        # Files that joined a new watch: an edit between noticing them and subscribing counts.
+        pending, self._pending = self._pending, {}
+        changed = [(p, Change.modified) for p, sig in pending.items() if _signature(p) != sig]
+        if changed:
+            self._notify_all(changed)
         self.generation += 1
         self.ready.set()
 
@@ -622,23 +661,29 @@ class WatchmanReloader(BaseReloader):
         for root in sorted(spec.roots, key=lambda r: len(r.parts)):  # parents first
             anchors.append((nearest_existing(root), root, None))
         # Extra files (in library mode, every imported module) join a watch that exists already,
-        # ours or another client's. They never start one: watch-project on site-packages or the
-        # standard library would crawl whatever project holds them (a pyenv checkout, a dotfiles
-        # repository in $HOME). The rest are stat-checked every spec_check_s.
+        # ours or another client's. Your own modules start one (watch-project: your project).
+        # Installed libraries and the standard library never do: watch-project there would crawl
+        # whatever project holds them (a pyenv checkout, a dotfiles repository in $HOME); they are
+        # stat-checked every spec_check_s instead.
         self._watch_roots[:] = sorted(
             set(self._watch_roots) | {str(r) for r in self._query("watch-list")["roots"]},
             key=len,
             reverse=True,
         )
         stat_files: dict[Path, Signature | None] = {}
-        for extra in spec.extra_files:
+        for extra in sorted(spec.extra_files, key=is_library_file):  # your own files first
             anchors.append((nearest_existing(extra.parent), extra, extra.name))
         placed: list[tuple[str, str, str, Path, str | None]] = []
         for anchor, path, extra_name in anchors:
-            resolved = self._resolve(anchor, create=extra_name is None)
-            if resolved is None:
+            resolved = self._resolve(anchor, create=False)
+            if resolved is None and extra_name is not None and is_library_file(path):
                 stat_files[path] = self._stat_files.get(path, _signature(path))
                 continue
+            if resolved is None:
+                if extra_name is not None:
+                    self._pending[path] = _signature(path)
+                resolved = self._resolve(anchor)
+            assert resolved is not None
             watch_root, anchor_relative = resolved
             wanted = path.parent if extra_name is not None else path
             tail = wanted.relative_to(anchor).as_posix() if wanted != anchor else ""
