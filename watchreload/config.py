@@ -15,21 +15,23 @@ directories, `__pycache__`, `node_modules`, virtual environments, tool caches, e
 are added to whatever `ignore` says unless `default-ignores` is false (`--no-default-ignores`,
 `WATCHRELOAD_DEFAULT_IGNORES=0`, `default-ignores = false`).
 
-| option                  | environment variable          | pyproject.toml key       | default     |
-|-------------------------|-------------------------------|--------------------------|-------------|
-| `-w/--watch PATH`       | `WATCHRELOAD_WATCH` (`:`-sep) | `watch = ["src"]`        | `.`         |
-| `-g/--glob GLOB`        | `WATCHRELOAD_GLOB` (`,`-sep)  | `glob = ["**/*.py"]`     | `**/*.py`   |
-| `-i/--ignore PATTERN`   | `WATCHRELOAD_IGNORE` (`,`-sep)| `ignore = ["docs/_build"]`| none extra |
-| `--[no-]default-ignores`| `WATCHRELOAD_DEFAULT_IGNORES` | `default-ignores = true` | on          |
-| `--backend`             | `WATCHRELOAD_BACKEND`         | `backend = "auto"`       | `auto`      |
-| `--debounce MS`         | `WATCHRELOAD_DEBOUNCE`        | `debounce = 50`          | 50 ms       |
-| `--debounce-max MS`     | `WATCHRELOAD_DEBOUNCE_MAX`    | `debounce-max = 2000`    | 2000 ms     |
-| `--stop-signal SIG`     | `WATCHRELOAD_STOP_SIGNAL`     | `stop-signal = "SIGTERM"`| SIGTERM     |
-| `--stop-timeout S`      | `WATCHRELOAD_STOP_TIMEOUT`    | `stop-timeout = 5`       | 5 s         |
-| `--poll-interval S`     | `WATCHRELOAD_POLL_INTERVAL`   | `poll-interval = 1.0`    | 1.0 s       |
-| `--watchman-timeout S`  | `WATCHRELOAD_WATCHMAN_TIMEOUT`| `watchman-timeout = 5`   | 5 s         |
-| `--[no-]shell`          | `WATCHRELOAD_SHELL`           | `shell = false`          | off         |
-| `--[no-]clear`          | `WATCHRELOAD_CLEAR`           | `clear = false`          | off         |
+| option                   | environment variable           | pyproject.toml key        | default  |
+|--------------------------|--------------------------------|---------------------------|----------|
+| `-w/--watch PATH`        | `WATCHRELOAD_WATCH` (`a:b`)    | `watch = ["src"]`         | `.`      |
+| `-g/--glob GLOB`         | `WATCHRELOAD_GLOB` (`a,b`)     | `glob = ["**/*.py"]`      | `**/*.py`|
+| `-i/--ignore PATTERN`    | `WATCHRELOAD_IGNORE` (`a,b`)   | `ignore = ["docs/_build"]`| none     |
+| `--[no-]default-ignores` | `WATCHRELOAD_DEFAULT_IGNORES`  | `default-ignores = true`  | on       |
+| `--backend NAME`         | `WATCHRELOAD_BACKEND`          | `backend = "auto"`        | `auto`   |
+| `--debounce MS`          | `WATCHRELOAD_DEBOUNCE`         | `debounce = 50`           | 50 ms    |
+| `--debounce-max MS`      | `WATCHRELOAD_DEBOUNCE_MAX`     | `debounce-max = 2000`     | 2000 ms  |
+| `--stop-signal SIGNAL`   | `WATCHRELOAD_STOP_SIGNAL`      | `stop-signal = "SIGTERM"` | SIGTERM  |
+| `--stop-timeout SECONDS` | `WATCHRELOAD_STOP_TIMEOUT`     | `stop-timeout = 5`        | 5 s      |
+| `--poll-interval SECONDS`| `WATCHRELOAD_POLL_INTERVAL`    | `poll-interval = 1.0`     | 1.0 s    |
+| `--watchman-timeout SEC` | `WATCHRELOAD_WATCHMAN_TIMEOUT` | `watchman-timeout = 5`    | 5 s      |
+| `--[no-]shell`           | `WATCHRELOAD_SHELL`            | `shell = false`           | off      |
+| `--[no-]clear`           | `WATCHRELOAD_CLEAR`            | `clear = false`           | off      |
+
+`-v/-q` and the command itself come only from the command line.
 
 Relative `watch` paths in pyproject.toml are relative to the directory holding that file; on the
 command line and in the environment they are relative to the current directory. Booleans in the
