@@ -31,7 +31,6 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ import click
 
 from watchreload.config import Config, load_config
 from watchreload.errors import ConfigError, WatchPathError, WatchreloadError
-from watchreload.reloaders import BACKENDS, BaseReloader, get_reloader
+from watchreload.reloaders import BACKENDS, get_reloader
 from watchreload.supervisor import Supervisor, check_command
 
 logger = logging.getLogger("watchreload")
@@ -114,21 +113,6 @@ def _clear_screen() -> None:
     click.clear()
 
 
-def _wait_until_ready(reloader: BaseReloader) -> None:
-    """Start the command only once edits are seen, but never hang on a slow or broken watcher."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not reloader.ready.wait(0.05):
-        if reloader.error is not None or reloader.should_stop:
-            return  # the supervisor reports it
-        if time.monotonic() >= deadline:
-            logger.warning(
-                "the %s watcher is still not ready after %gs; starting the command anyway",
-                reloader.name,
-                READY_TIMEOUT_S,
-            )
-            return
-
-
 def supervise(config: Config) -> int:
     """Watch what `config` says and run its command under a Supervisor; return the exit code."""
     check_command(config.command, config.shell)
@@ -173,7 +157,14 @@ def supervise(config: Config) -> int:
     )
     reloader.start()
     try:
-        _wait_until_ready(reloader)
+        # Start the command only once edits are seen, but never hang on a slow or broken watcher
+        # (a failed one is reported by the supervisor).
+        if not reloader.wait_until_ready(READY_TIMEOUT_S) and reloader.error is None:
+            logger.warning(
+                "the %s watcher is still not ready after %gs; starting the command anyway",
+                reloader.name,
+                READY_TIMEOUT_S,
+            )
         return supervisor.run(reloader)
     finally:
         reloader.stop()
