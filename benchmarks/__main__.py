@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(render(json.loads(args.raw.read_text())))
         return 0
     from benchmarks.run import run
+
+    # Started in the background by a non-interactive shell, we inherit SIGINT ignored, and so
+    # would every supervisor and child we start: their SIGINT-based restarts would then wait for
+    # their kill timeouts. A Python handler is reset to the default in exec'd children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     run(FULL if args.full else QUICK, args.only, command)

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,6 +128,50 @@ def _ours(pid: int) -> bool:
     return b"child.py" in cmdline or cmdline.startswith(b"sleep\x00600")
 
 
+class ChildSampler:
+    """Notes every child process of the supervisor, from /proc, every few milliseconds.
+
+    A supervisor that restarts faster than Python starts kills children before they can log
+    their start, so the log alone undercounts restarts; this counts what was spawned.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 0.01) -> None:
+        self.pid = pid
+        self.interval_s = interval_s
+        self.first_seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            now = time.monotonic()
+            for child in _children(self.pid):
+                self.first_seen.setdefault(child, now)
+
+    def spawned_between(self, t0: float, t1: float) -> int:
+        return sum(1 for t in list(self.first_seen.values()) if t0 <= t < t1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(int(x) for x in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
 def measure_command(
     command: Command, manifest: Manifest, mode: Mode, workdir: Path
 ) -> dict[str, Any]:
@@ -144,6 +189,7 @@ def measure_command(
         else None
     )
     proc: Spawned | None = None
+    sampler: ChildSampler | None = None
     try:
         if daemon is not None:
             daemon.start()
@@ -156,6 +202,7 @@ def measure_command(
             cwd=root,
             capture_stdout=False,
         )
+        sampler = ChildSampler(proc.pid)
         first = wait_until(lambda: _starts(log), 120.0, f"{command.name} to start the child")
         result["first_child_s"] = first[0][0] - started
         _settle(log, QUIET_S, 30.0)
@@ -198,6 +245,8 @@ def measure_command(
         t_reset = time.monotonic()
         after = [s for s in _starts(log) if t0 <= s[0] < t_reset]
         result["burst_restarts"] = len(after)
+        result["burst_spawned"] = sampler.spawned_between(t0, t_reset)
+        result["burst_spawning_at_end"] = sampler.spawned_between(t_reset - 2.0, t_reset) > 0
         result["burst_last_after_end_s"] = round(after[-1][0] - t1, 3) if after else None
         result["supervisor_alive"] = proc.alive()
         if not proc.alive():
@@ -220,6 +269,8 @@ def measure_command(
             f"{kind} {pid}" for kind, pid in old if pid_alive(pid) and _ours(pid)
         ]
     finally:
+        if sampler is not None:
+            sampler.stop()
         if proc is not None:
             proc.stop()
         for _, child, grandchild in _starts(log):

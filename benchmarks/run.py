@@ -50,6 +50,15 @@ def machine() -> dict[str, Any]:
             text=True,
             timeout=10,
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "watchreload"],
+            cwd=BENCH_DIR.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
+        if any(line.strip() for line in dirty):
+            commit += " + uncommitted changes in watchreload/"
     except (OSError, subprocess.TimeoutExpired):
         commit = "unknown"
     return {
@@ -121,6 +130,11 @@ def run(mode: Mode, only: list[str] | None, command: str) -> Path:
     raw = RESULTS_DIR / f"raw-{stamp}.json"
     raw.write_text(json.dumps(results, indent=1))
     markdown = render(results)
+    if only:  # a partial run never replaces the complete tables
+        (RESULTS_DIR / "partial.md").write_text(markdown)
+        log(f"wrote {raw.relative_to(BENCH_DIR.parent)} and benchmarks/results/partial.md")
+        return raw
+    (RESULTS_DIR / f"{mode.name}-latest.json").write_text(json.dumps(results, indent=1))
     (RESULTS_DIR / f"{mode.name}-latest.md").write_text(markdown)
     (RESULTS_DIR / "latest.md").write_text(markdown)
     log(f"wrote {raw.relative_to(BENCH_DIR.parent)} and benchmarks/results/latest.md")
