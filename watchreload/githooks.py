@@ -61,6 +61,8 @@ class GitHookError(WatchreloadError):
 
 
 def _git(repo: Path, *args: str) -> str:
+    if not Path(repo).is_dir():
+        raise GitHookError(f"{repo} is not a directory; pass the root of a git working tree")
     try:
         result = subprocess.run(
             ["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=30

@@ -107,6 +107,8 @@ def test_a_failing_chained_pre_rebase_still_stops_the_rebase(tmp_path: Path) -> 
 def test_install_outside_a_repository_says_so(tmp_path: Path) -> None:
     with pytest.raises(GitHookError, match="not a git working tree"):
         install_git_hooks(tmp_path)
+    with pytest.raises(GitHookError, match="is not a directory"):
+        install_git_hooks(tmp_path / "missing")
 
 
 @pytest.mark.watchman
