@@ -8,6 +8,8 @@ groups through the real entry point.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import queue
 import signal
 import threading
@@ -380,3 +382,24 @@ def test_what_a_crashed_child_left_behind_is_stopped_with_watchreload(
     assert alive(orphan)  # the child crashed; its grandchild runs on until the next restart
     assert run.stop() == 3
     assert not alive(orphan)
+
+
+def test_a_child_that_reads_the_terminal_is_explained_not_left_hanging(
+    spawn: Spawn, tree: Path, state: Path
+) -> None:
+    controller, terminal = pty.openpty()
+    try:
+        # A session leader that opens a terminal gets it as its controlling terminal, as a shell's
+        # job does; then watchreload's process group is the terminal's foreground group.
+        become_terminal_job = (
+            "import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); os.dup2(fd, 0); "
+            "os.execv(sys.argv[2], sys.argv[2:])"
+        )
+        wrapper = [PYTHON, "-c", become_terminal_job, os.ttyname(terminal)]
+        run = Watchreload(spawn, tree, state, child_args=["--read-stdin"], wrapper=wrapper)
+        wait_for(lambda: "is stopped by SIGTTIN: it used the terminal" in run.output)
+        assert run.output.count("is stopped by SIGTTIN") == 1
+        assert run.stop() == 128 + signal.SIGTERM  # the stop signal reaches a stopped child
+    finally:
+        os.close(terminal)
+        os.close(controller)

@@ -220,6 +220,7 @@ class Supervisor:
         self.starts = 0
         self._pgid: int | None = None
         self._reported_exit = False
+        self._reported_tty_stop = False
         self._changes_file: Path | None = None
         self._stop_signals: list[int] = []  # appended to by signal handlers
         self._restart_requested = False
@@ -317,6 +318,7 @@ class Supervisor:
             ) from exc
         self._pgid = self.child.pid
         self._reported_exit = False
+        self._reported_tty_stop = False
         self.starts += 1
         logger.debug("started %s as pid %d", self.command, self.child.pid)
 
@@ -326,6 +328,7 @@ class Supervisor:
             return
         returncode = self.child.poll()
         if returncode is None:
+            self._notice_terminal_stop(self.child.pid)
             return
         self._reported_exit = True
         self.last_returncode = returncode
@@ -334,6 +337,26 @@ class Supervisor:
             level, "%s %s; waiting for a change", self._command_text(), describe_status(returncode)
         )
 
+    def _notice_terminal_stop(self, pid: int) -> None:
+        """Say why the child hangs when it tried to use the terminal from its background group."""
+        if self._reported_tty_stop or not hasattr(os, "waitid"):
+            return
+        try:  # WNOWAIT: only look, so that Popen still collects the exit status later
+            info = os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_code != os.CLD_STOPPED:
+            return
+        if info.si_status in (signal.SIGTTIN, signal.SIGTTOU):
+            self._reported_tty_stop = True
+            logger.warning(
+                "%s is stopped by %s: it used the terminal, which stays with watchreload (the "
+                "command runs in a process group of its own); give it input another way (a "
+                "file, a remote debugger) and restart it",
+                self._command_text(),
+                _signal_name(info.si_status),
+            )
+
     def stop_child(self) -> int | None:
         """Stop the child's whole process group, boundedly; return the child's returncode."""
         child, pgid = self.child, self._pgid
@@ -341,6 +364,7 @@ class Supervisor:
             return self.last_returncode
         if child.poll() is None or _process_group_alive(pgid):
             self._signal_group(pgid, self.stop_signal)
+            self._signal_group(pgid, signal.SIGCONT)  # a stopped process acts on it only now
             deadline = time.monotonic() + self.stop_timeout_s
             hurried = False
             while self._group_running(child, pgid) and time.monotonic() < deadline:

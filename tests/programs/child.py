@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--grandchild", type=Path, help="start a grandchild, append its pid here")
     parser.add_argument("--grandchild-ignores-sigterm", action="store_true")
     parser.add_argument("--crash-when", type=Path, help="exit 3 at once while this file exists")
+    parser.add_argument("--read-stdin", action="store_true", help="read a line after starting")
     args = parser.parse_args()
 
     if args.ignore_sigterm:
@@ -69,6 +70,8 @@ def main() -> None:
 
     if args.crash_when and args.crash_when.exists():
         sys.exit(3)
+    if args.read_stdin:
+        sys.stdin.readline()
     while True:
         time.sleep(60)
 

@@ -67,12 +67,14 @@ class Watchreload:
         child_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         wait_started: bool = True,
+        wrapper: Sequence[str] = (),
     ) -> None:
         self.tree = tree
         self.state = state
         state.mkdir(exist_ok=True)
         self.starts_file = state / "starts.jsonl"
         args = [
+            *wrapper,
             PYTHON,
             "-m",
             "watchreload",
