@@ -15,6 +15,11 @@ it reads from a change source (a reloader, or in tests anything with `wait_for_c
   When the child had already exited, its last status is returned.
 - **SIGHUP to watchreload**: restart the child now.
 
+Because the child has a process group of its own, Ctrl-C in a terminal reaches watchreload only
+(which then stops the child as above: the child sees the stop signal, SIGTERM by default, not
+SIGINT; pass `--stop-signal INT` for KeyboardInterrupt), and the child cannot read the terminal:
+one that tries (input(), pdb) is stopped by SIGTTIN, and watchreload says so once.
+
 The restarted child finds the changed paths in `WATCHRELOAD_CHANGES`, a JSON list of absolute
 paths (`[]` after SIGHUP; unset for the first start). The list is bounded to
 CHANGES_ENV_LIMIT_BYTES so that a branch switch touching thousands of files cannot make exec fail:
