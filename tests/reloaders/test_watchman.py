@@ -62,6 +62,13 @@ def test_unreachable_socket_names_the_socket(
     assert isinstance(fallback, StatReloader) and str(bogus) in fallback.reason
 
 
+def test_missing_binary_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no watchman here
+    with pytest.raises(WatchmanUnavailable, match="watchman binary is not on PATH"):
+        WatchmanReloader.check_availability(timeout_s=0.5)
+
+
 def test_pywatchman_import_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pywatchman", None)  # makes `import pywatchman` fail
     with pytest.raises(WatchmanUnavailable, match="pywatchman cannot be imported"):

@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import select
+import shutil
 import site
 import sys
 import time
@@ -369,6 +370,11 @@ class WatchmanReloader(BaseReloader):
     @classmethod
     def check_availability(cls, timeout_s: float = 5.0) -> None:
         pywatchman = import_pywatchman()
+        if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
+            raise WatchmanUnavailable(
+                "the watchman binary is not on PATH and WATCHMAN_SOCK is not set; install Watchman "
+                "('apt-get install watchman', 'brew install watchman') or use --backend=stat"
+            )
         started = time.monotonic()
         try:
             client = pywatchman.client(timeout=timeout_s)
@@ -595,10 +601,10 @@ class WatchmanReloader(BaseReloader):
 
     def _update_subscriptions(self, *, force: bool) -> None:
         """(Re)subscribe where the spec changed; on a new session resubscribe every root."""
+        dirty, self._spec_dirty = self._spec_dirty, False  # before spec(): a later watch_dir counts
         spec = self.spec()
-        if not force and not self._spec_dirty and spec == self._spec:
+        if not force and not dirty and spec == self._spec:
             return
-        self._spec_dirty = False
         self._spec = spec
         plans = self._plan(spec)
         for root in list(self._subs):
