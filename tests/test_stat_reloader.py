@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,3 +218,34 @@ def test_a_module_that_leaves_the_watch_is_no_deletion(tmp_path: Path) -> None:
     for _ in tick_twice(reloader):
         reloader.extra_files.discard(module)
     assert reloader.notified == []
+
+
+def test_a_burst_that_spans_several_scans_is_one_batch(tree: Path) -> None:
+    # The quiet period is shorter than the interval, as with the defaults (50 ms and 1 s).
+    reloader = StatReloader(interval_s=0.2, watch_modules=False, debounce_ms=50)
+    reloader.watch_dir(tree, "**/*.py")
+    done = threading.Event()
+
+    def slow_checkout() -> None:
+        for i in range(40):  # ~0.4 s of writes: many scans see part of it
+            (tree / f"burst_{i}.py").write_text("")
+            done.wait(0.01)
+        done.set()
+
+    reloader.start()
+    writer = threading.Thread(target=slow_checkout)
+    try:
+        assert reloader.wait_until_ready(10)
+        writer.start()
+        batches = []
+        while not (done.is_set() and batches):
+            batch = reloader.wait_for_changes(timeout_s=10)
+            assert batch is not None, "no batch within 10 s"
+            batches.append(batch)
+        assert reloader.wait_for_changes(timeout_s=0.3) is None
+    finally:
+        done.set()
+        writer.join()
+        reloader.stop()
+        reloader.join(timeout_s=5)
+    assert [len(b) for b in batches] == [40]

@@ -116,24 +116,15 @@ def _clear_screen() -> None:
 def supervise(config: Config) -> int:
     """Watch what `config` says and run its command under a Supervisor; return the exit code."""
     check_command(config.command, config.shell)
-    # get_reloader() logs why it fell back; the start line below says it already, so at the
-    # default verbosity that log stays quiet and the start is one line.
-    chooser_logger = logging.getLogger("watchreload.reloaders")
-    previous_level = chooser_logger.level
-    if config.verbosity <= 0:
-        chooser_logger.setLevel(logging.WARNING)
-    try:
-        reloader = get_reloader(
-            config.backend,
-            poll_interval_s=config.poll_interval_s,
-            watchman_timeout_s=config.watchman_timeout_s,
-            ignore_patterns=config.ignore_patterns,
-            watch_modules=False,
-            debounce_ms=config.debounce_ms,
-            debounce_max_ms=config.debounce_max_ms,
-        )
-    finally:
-        chooser_logger.setLevel(previous_level)
+    reloader = get_reloader(
+        config.backend,
+        poll_interval_s=config.poll_interval_s,
+        watchman_timeout_s=config.watchman_timeout_s,
+        ignore_patterns=config.ignore_patterns,
+        watch_modules=False,
+        debounce_ms=config.debounce_ms,
+        debounce_max_ms=config.debounce_max_ms,
+    )
     for root in config.roots:
         for glob in config.include_globs:
             reloader.watch_dir(root, glob)

@@ -27,7 +27,8 @@ def get_reloader(
 ) -> BaseReloader:
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
 
-    `auto` uses Watchman when it is available and otherwise StatReloader (logging why, once).
+    `auto` uses Watchman when it is available and otherwise StatReloader; `reason` says why, for
+    the caller to show once (the CLI's start line).
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
     `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
     """
@@ -42,7 +43,7 @@ def get_reloader(
         except WatchmanUnavailable as exc:
             if backend == "watchman":
                 raise
-            logger.info("Watchman unavailable, using StatReloader: %s", exc)
+            logger.debug("Watchman unavailable, using StatReloader: %s", exc)
             reloader = StatReloader(interval_s=poll_interval_s, **options)
             reloader.reason = f"Watchman unavailable: {exc}"
             return reloader

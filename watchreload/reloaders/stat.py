@@ -38,42 +38,67 @@ class StatReloader(BaseReloader):
         self.interval_s = interval_s
         self._unreadable: set[str] = set()
         self._extra_paths: frozenset[str] = frozenset()
+        self._previous: Snapshot = {}
+        self._previous_extras: frozenset[str] = frozenset()
+        self._previous_scan_ns = 0
 
     @classmethod
     def check_availability(cls, **_: Any) -> None:
         """Always available."""
 
     def tick(self) -> Iterator[None]:
-        previous_scan_ns = time.time_ns()
-        previous = self.snapshot()  # the baseline: the first scan reports nothing
-        previous_extras = self._extra_paths
+        self._previous_scan_ns = time.time_ns()
+        self._previous = self.snapshot()  # the baseline: the first scan reports nothing
+        self._previous_extras = self._extra_paths
         self.ready.set()
         yield
-        while True:
-            self._stop_condition.wait(self.interval_s)
-            if self.should_stop:
-                return
-            scan_ns = time.time_ns()
-            current = self.snapshot()
-            for path, change in diff_snapshots(previous, current):
-                if self._only_newly_watched(path, change, previous_extras, previous_scan_ns):
-                    continue
-                self.notify_file_changed(path, change)
-            previous, previous_extras, previous_scan_ns = current, self._extra_paths, scan_ns
+        while not self._stop_condition.wait(self.interval_s):
+            if self._scan_and_notify():
+                self._finish_burst()
             yield
 
-    def _only_newly_watched(
-        self, path: str, change: Change, previous_extras: frozenset[str], previous_scan_ns: int
-    ) -> bool:
+    def _finish_burst(self) -> None:
+        """A burst (a checkout, a formatter) can straddle two scans: hold the batch and scan
+        again at once until a scan finds nothing new (or the debounce cap passes), so that the
+        whole burst is one reload."""
+        burst_started = time.monotonic()
+        self.batcher.pause()
+        try:
+            while time.monotonic() - burst_started < self.batcher.debounce_max_s:
+                if self._stop_condition.wait(self.batcher.debounce_s):
+                    return
+                if not self._scan_and_notify():
+                    return
+        finally:
+            self.batcher.resume()
+
+    def _scan_and_notify(self) -> bool:
+        """Scan, report what differs from the previous scan, and say whether anything did."""
+        scan_ns = time.time_ns()
+        current = self.snapshot()
+        changed = False
+        for path, change in diff_snapshots(self._previous, current):
+            if not self._only_newly_watched(path, change):
+                self.notify_file_changed(path, change)
+                changed = True
+        self._previous, self._previous_extras, self._previous_scan_ns = (
+            current,
+            self._extra_paths,
+            scan_ns,
+        )
+        return changed
+
+    def _only_newly_watched(self, path: str, change: Change) -> bool:
         """True when `path` only joined or left the extra files, and did not itself change.
 
         In library mode a module imported after start joins the extra files: it is no new file,
         and reporting it would restart the program every time it imports that module again. It
         is reported only when its mtime says it was written after the previous scan.
         """
+        previous_extras = self._previous_extras
         if change is Change.added and path in self._extra_paths and path not in previous_extras:
             mtime_ns = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
-            return mtime_ns < previous_scan_ns - MTIME_SLACK_NS
+            return mtime_ns < self._previous_scan_ns - MTIME_SLACK_NS
         if change is Change.deleted and path in previous_extras:
             return path not in self._extra_paths and os.path.exists(path)
         return False
