@@ -508,3 +508,21 @@ def test_poisoned_daemon_is_reported_once_and_polling_takes_over(
     finally:
         watchman_daemon.kill()  # a poisoned daemon stays poisoned: give later tests a fresh one
         watchman_daemon.start()
+
+
+def test_watched_root_deleted_and_recreated(start_watchman: StartWatchman, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "proj"
+    write(root / "app.py")
+    reloader = start_watchman(root)
+    shutil.rmtree(root)
+    batches = collect(reloader, quiet_s=0.5)
+    assert [b.reason for b in batches if b.reason] == [
+        f"Watchman stopped watching {root.resolve()} (was it deleted?)"
+    ]
+    created = write(root / "again.py")
+    wait_for(
+        lambda: created in changes_of(collect(reloader, quiet_s=0.3, first_s=0.5)),
+        message="the recreated root's file to be reported",
+    )

@@ -727,6 +727,9 @@ class WatchmanReloader(BaseReloader):
             return  # a PDU for a subscription we have since replaced
         root = sub.plan.watch_root
         if pdu.get("canceled"):
+            # The watched directory itself went away (deleted, or `watchman watch-del`): its files
+            # are gone too, which a reload should see. Resubscribing watches it through a parent.
+            self.batcher.add_reason(f"Watchman stopped watching {root} (was it deleted?)")
             raise _Disconnected(f"Watchman cancelled the subscription on {root}")
         if "state-enter" in pdu:
             self._state_entered(root, str(pdu["state-enter"]))
