@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -193,10 +194,10 @@ def test_holder_leaves_when_git_stops_on_a_conflict(
     subprocess.run(["git", "rebase", "--abort"], cwd=repo, capture_output=True, check=False)
 
 
-def _spy(method: object, calls: list[bool]) -> object:
+def _spy(method: Callable[[], None], calls: list[bool]) -> Callable[[], None]:
     def wrapper() -> None:
         calls.append(True)
-        method()  # type: ignore[operator]
+        method()
 
     return wrapper
 
