@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,8 @@ class RecordingStatReloader(StatReloader):
         super().__init__(interval_s=0.001, watch_modules=False, **options)  # type: ignore[arg-type]
         self.notified: list[tuple[str, Change]] = []
 
-    def notify_file_changed(
-        self, path: str | os.PathLike[str], change: Change = Change.modified
-    ) -> None:
-        self.notified.append((os.fspath(path), change))
+    def notify_files_changed(self, changes: Iterable[tuple[Path, Change]]) -> None:
+        self.notified.extend((os.fspath(path), change) for path, change in changes)
 
 
 @pytest.fixture

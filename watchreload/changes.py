@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ class Change(enum.IntEnum):
     deleted = 3
 
 
-FileChange = tuple[Change, Path]
+FileChange = tuple[Path, Change]
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,20 @@ class ChangeBatcher:
         self._closed = False
 
     def add(self, path: Path, change: Change = Change.modified) -> None:
+        self.add_many([(path, change)])
+
+    def add_many(self, changes: Iterable[FileChange]) -> None:
+        """Add changes as one unit: a waiter sees all of them or none, so a burst the backend
+        already knows is whole (one Watchman result, one scan) cannot be cut in two."""
         with self._cond:
-            now = time.monotonic()
+            was_empty = not self._changes and not self._reason
+            self._changes.update(changes)
             if not self._changes and not self._reason:
+                return
+            now = time.monotonic()
+            if was_empty:
                 self._first_at = now
             self._last_at = now
-            self._changes[path] = change
             self._cond.notify_all()
 
     def add_reason(self, reason: str) -> None:

@@ -283,6 +283,8 @@ def test_extra_files_join_a_watch_but_libraries_are_stat_checked(
     settings = write(project / "settings.toml")
     own = write(tmp_path / "elsewhere" / "own_module.py")
     library = write(tmp_path / "venv" / "lib" / "site-packages" / "somelib" / "__init__.py")
+    installed_long_ago = library.stat().st_mtime_ns - 3600 * 10**9
+    os.utime(library, ns=(installed_long_ago, installed_long_ago))  # as installed packages are
     reloader = start_watchman(project, spec_check_s=0.1)
     generation = reloader.generation
     for path in (settings, own, library):

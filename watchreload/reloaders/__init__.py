@@ -47,7 +47,10 @@ def get_reloader(
             reloader = StatReloader(interval_s=poll_interval_s, **options)
             reloader.reason = f"Watchman unavailable: {exc}"
             return reloader
-        reloader = WatchmanReloader(timeout_s=watchman_timeout_s, **options)
+        # poll_interval_s paces the polling Watchman falls back to while the daemon is down.
+        reloader = WatchmanReloader(
+            timeout_s=watchman_timeout_s, poll_interval_s=poll_interval_s, **options
+        )
         reloader.reason = "requested" if backend == "watchman" else "Watchman is available"
         return reloader
     reloader = StatReloader(interval_s=poll_interval_s, **options)

@@ -16,6 +16,7 @@ from watchreload.changes import (
     Change,
     ChangeBatcher,
     ChangeSet,
+    FileChange,
 )
 from watchreload.hooks import autoreload_started, file_changed
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, compile_glob
@@ -54,6 +55,8 @@ class BaseReloader:
         # Set by the backend once it is watching (stat: the baseline scan is done), so that a
         # consumer can start its program knowing no edit from then on is missed.
         self.ready = threading.Event()
+        # watch_dir() may be called from another thread while the backend reads spec().
+        self._watch_lock = threading.Lock()
 
     # -- what is watched -------------------------------------------------------------------
 
@@ -62,23 +65,23 @@ class BaseReloader:
         directory = Path(path).absolute()
         compile_glob(glob)  # an invalid glob fails here, with a clear error
         logger.debug("watching dir %s with glob %s", directory, glob)
-        self.directory_globs[directory].add(glob)
+        with self._watch_lock:
+            self.directory_globs[directory].add(glob)
 
     def watch_file(self, path: str | os.PathLike[str]) -> None:
-        self.extra_files.add(Path(path).absolute())
+        with self._watch_lock:
+            self.extra_files.add(Path(path).absolute())
 
     def spec(self) -> WatchSpec:
         """A snapshot of everything watched now, as the one description backends share."""
-        extra = set(self.extra_files)
+        with self._watch_lock:
+            roots = {d: frozenset(g) for d, g in self.directory_globs.items()}
+            extra = set(_copy_while_others_add(self.extra_files))
         if self.watch_modules:
             from watchreload.modules import iter_all_python_module_files
 
             extra.update(iter_all_python_module_files())
-        return WatchSpec(
-            roots={d: frozenset(g) for d, g in self.directory_globs.items()},
-            extra_files=frozenset(extra),
-            ignore=self.ignore,
-        )
+        return WatchSpec(roots=roots, extra_files=frozenset(extra), ignore=self.ignore)
 
     def watched_files(self, include_globs: bool = True) -> Iterator[Path]:
         """Yield every file watched now: imported modules, extra files and, optionally, globbed."""
@@ -144,11 +147,22 @@ class BaseReloader:
     def notify_file_changed(
         self, path: str | os.PathLike[str], change: Change = Change.modified
     ) -> None:
-        file_path = Path(path)
-        results = file_changed.send(sender=self, file_path=file_path)
-        logger.debug("%s notified as changed; signal results: %s", file_path, results)
-        if not any(result for _, result in results):
-            self.batcher.add(file_path, change)
+        """Offer the change to the `file_changed` hooks; if none handles it, queue a reload."""
+        self.notify_files_changed([(Path(path), change)])
+
+    def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
+        """notify_file_changed() for a burst the backend knows is whole (one scan, one Watchman
+        result): each path goes through the hooks, and what is left joins a batch in one step."""
+        unhandled = []
+        for path, change in changes:
+            results = file_changed.send(sender=self, file_path=path)
+            if any(result for _, result in results):
+                logger.debug("%s changed and was handled by a file_changed hook", path)
+            else:
+                unhandled.append((path, change))
+        if unhandled:
+            logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in unhandled[:20]))
+            self.batcher.add_many(unhandled)
 
     def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None:
         """The next debounced ChangeSet, or None on timeout or once the reloader has stopped."""
@@ -161,3 +175,12 @@ class BaseReloader:
     def stop(self) -> None:
         self._stop_condition.set()
         self.batcher.close()
+
+
+def _copy_while_others_add(items: set[Path]) -> list[Path]:
+    """Copy a set that user code may change from another thread (`extra_files.add()`)."""
+    while True:
+        try:
+            return list(items)
+        except RuntimeError:  # "Set changed size during iteration": try again
+            continue

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from watchreload.changes import Change
@@ -76,17 +77,19 @@ class StatReloader(BaseReloader):
         """Scan, report what differs from the previous scan, and say whether anything did."""
         scan_ns = time.time_ns()
         current = self.snapshot()
-        changed = False
-        for path, change in diff_snapshots(self._previous, current):
-            if not self._only_newly_watched(path, change):
-                self.notify_file_changed(path, change)
-                changed = True
+        changes = [
+            (Path(path), change)
+            for path, change in diff_snapshots(self._previous, current)
+            if not self._only_newly_watched(path, change)
+        ]
+        if changes:
+            self.notify_files_changed(changes)
         self._previous, self._previous_extras, self._previous_scan_ns = (
             current,
             self._extra_paths,
             scan_ns,
         )
-        return changed
+        return bool(changes)
 
     def _only_newly_watched(self, path: str, change: Change) -> bool:
         """True when `path` only joined or left the extra files, and did not itself change.
@@ -97,8 +100,7 @@ class StatReloader(BaseReloader):
         """
         previous_extras = self._previous_extras
         if change is Change.added and path in self._extra_paths and path not in previous_extras:
-            mtime_ns = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
-            return mtime_ns < self._previous_scan_ns - MTIME_SLACK_NS
+            return not written_since(signature_of(path), self._previous_scan_ns)
         if change is Change.deleted and path in previous_extras:
             return path not in self._extra_paths and os.path.exists(path)
         return False
@@ -124,6 +126,23 @@ class StatReloader(BaseReloader):
             logger.warning(
                 "cannot read %s (%s); watching the rest", path, error.strerror or error
             )
+
+
+def signature_of(path: str | os.PathLike[str]) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def written_since(signature: Signature | None, since_ns: int) -> bool:
+    """True when a file with this signature was written at or after `since_ns` (time.time_ns()).
+
+    Decides whether a file that has only now joined the watched files (a module imported after
+    start) changed while it was not watched yet.
+    """
+    return signature is not None and signature[0] >= since_ns - MTIME_SLACK_NS
 
 
 def diff_snapshots(previous: Snapshot, current: Snapshot) -> Iterator[tuple[str, Change]]:

@@ -34,9 +34,15 @@ from typing import Any
 
 from watchreload.changes import Change
 from watchreload.errors import WatchmanUnavailable
-from watchreload.hooks import file_changed
 from watchreload.reloaders.base import BaseReloader
-from watchreload.reloaders.stat import Signature, Snapshot, StatReloader, diff_snapshots
+from watchreload.reloaders.stat import (
+    Signature,
+    Snapshot,
+    StatReloader,
+    diff_snapshots,
+    signature_of,
+    written_since,
+)
 from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
@@ -240,14 +246,6 @@ class SubscriptionPlan:
         return best.path / name[len(best.relative) + 1 :] if best.relative else best.path / name
 
 
-def _signature(path: Path) -> Signature | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
 @functools.lru_cache(maxsize=1)
 def _library_prefixes() -> tuple[str, ...]:
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -360,6 +358,7 @@ class WatchmanReloader(BaseReloader):
         self._poller: _SpecPoller | None = None
         self._stat_files: dict[Path, Signature | None] = {}  # extra files no watch covers
         self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
+        self._spec_ns = time.time_ns()  # when spec() was last read
         self._modules_seen = 0
         self._next_spec_check = 0.0
         self._next_stat_check = 0.0
@@ -602,8 +601,10 @@ class WatchmanReloader(BaseReloader):
     def _update_subscriptions(self, *, force: bool) -> None:
         """(Re)subscribe where the spec changed; on a new session resubscribe every root."""
         dirty, self._spec_dirty = self._spec_dirty, False  # before spec(): a later watch_dir counts
+        spec_ns = time.time_ns()
         spec = self.spec()
         if not force and not dirty and spec == self._spec:
+            self._spec_ns = spec_ns
             return
         self._spec = spec
         plans = self._plan(spec)
@@ -635,10 +636,17 @@ class WatchmanReloader(BaseReloader):
             self._query("subscribe", root, name, query_with_since)
             logger.debug("subscribed %s to %s since %s: %s", name, root, since, query_with_since)
         # Files that joined a new watch: an edit between noticing them and subscribing counts.
+        # A file that was not watched until now (a module imported since the last look) counts as
+        # changed if it was written since that look.
         pending, self._pending = self._pending, {}
-        changed = [(p, Change.modified) for p, sig in pending.items() if _signature(p) != sig]
+        changed = [
+            (p, Change.modified)
+            for p, sig in pending.items()
+            if signature_of(p) != sig or written_since(sig, self._spec_ns)
+        ]
+        self._spec_ns = spec_ns
         if changed:
-            self._notify_all(changed)
+            self.notify_files_changed(changed)
         self.generation += 1
         self.ready.set()
 
@@ -683,11 +691,18 @@ class WatchmanReloader(BaseReloader):
         for anchor, path, extra_name in anchors:
             resolved = self._resolve(anchor, create=False)
             if resolved is None and extra_name is not None and is_library_file(path):
-                stat_files[path] = self._stat_files.get(path, _signature(path))
+                if path in self._stat_files:
+                    stat_files[path] = self._stat_files[path]
+                else:
+                    signature = signature_of(path)
+                    # Written since the last look: record it as unseen, so that the next stat
+                    # check reports it.
+                    written = written_since(signature, self._spec_ns)
+                    stat_files[path] = None if written else signature
                 continue
             if resolved is None:
                 if extra_name is not None:
-                    self._pending[path] = _signature(path)
+                    self._pending[path] = signature_of(path)
                 resolved = self._resolve(anchor)
             assert resolved is not None
             watch_root, anchor_relative = resolved
@@ -765,39 +780,18 @@ class WatchmanReloader(BaseReloader):
                 continue  # created and removed again between two notifications
             change = Change.deleted if not exists else Change.added if new else Change.modified
             changes.append((sub.plan.path_for(str(entry["name"])), change))
-        self._notify_all(changes)
-
-    def _notify_all(self, changes: list[tuple[Path, Change]]) -> None:
-        """Deliver one daemon result as a unit: the consumer cannot cut a batch in its middle.
-
-        A result is a burst Watchman has already settled; delivering thousands of paths one by one
-        leaves gaps (GIL switches) in which the debounce could close a batch half way through.
-        """
-        unhandled = []
-        for path, change in changes:
-            results = file_changed.send(sender=self, file_path=path)
-            if not any(result for _, result in results):
-                unhandled.append((path, change))
-        if len(changes) <= 3:
-            logger.debug("changed: %s", changes)
-        else:
-            logger.debug("%d files changed, among them %s", len(changes), changes[:3])
-        # ChangeBatcher's condition uses a re-entrant lock: hold it across the adds so that wait()
-        # sees all of them or none. (A public ChangeBatcher.add_many() would replace this.)
-        with self.batcher._cond:
-            for path, change in unhandled:
-                self.batcher.add(path, change)
+        self.notify_files_changed(changes)
 
     def _check_stat_files(self) -> None:
         changes: list[tuple[Path, Change]] = []
         for path, old in self._stat_files.items():
-            new = _signature(path)
+            new = signature_of(path)
             if new != old:
                 self._stat_files[path] = new
                 kind = Change.deleted if new is None else Change.added if old is None else None
                 changes.append((path, kind or Change.modified))
         if changes:
-            self._notify_all(changes)
+            self.notify_files_changed(changes)
 
     def _state_entered(self, root: str, state: str) -> None:
         if state in DEFERRED_STATES and (root, state) not in self._held_states:
