@@ -334,7 +334,7 @@ def hold(root: str, pidfile: Path, max_hold_s: float, git_pid: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m watchreload.githooks")
+    parser = argparse.ArgumentParser(prog="watchreload-git-hooks")
     commands = parser.add_subparsers(dest="command", required=True)
     install = commands.add_parser("install", help="install the hooks into a repository")
     install.add_argument("repo", nargs="?", default=".")
