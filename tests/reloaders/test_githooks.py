@@ -52,6 +52,20 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def diverge_and_checkout_feature(repo: Path) -> None:
+    """A 'feature' branch and 'main' with one commit each since they split; 'feature' is out."""
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "f.py").write_text("x = 1\n")
+    git(repo, "add", "f.py")
+    git(repo, "commit", "-qm", "f")
+    git(repo, "checkout", "-q", "main")
+    (repo / "g.py").write_text("y = 1\n")
+    git(repo, "add", "g.py")
+    git(repo, "commit", "-qm", "g")
+    git(repo, "checkout", "-q", "feature")
+
+
+
 def write_tree(repo: Path, count: int, text: str) -> None:
     for i in range(count):
         path = repo / "pkg" / f"d{i % 40}" / f"m{i}.py"
@@ -91,15 +105,7 @@ def test_a_failing_chained_pre_rebase_still_stops_the_rebase(tmp_path: Path) -> 
     refuse.write_text("#!/bin/sh\nexit 1\n")
     refuse.chmod(0o755)
     install_git_hooks(repo)
-    git(repo, "checkout", "-q", "-b", "feature")
-    (repo / "f.py").write_text("x = 1\n")
-    git(repo, "add", "f.py")
-    git(repo, "commit", "-qm", "f")
-    git(repo, "checkout", "-q", "main")
-    (repo / "g.py").write_text("y = 1\n")
-    git(repo, "add", "g.py")
-    git(repo, "commit", "-qm", "g")
-    git(repo, "checkout", "-q", "feature")
+    diverge_and_checkout_feature(repo)
     result = subprocess.run(["git", "rebase", "main"], cwd=repo, capture_output=True, check=False)
     assert result.returncode != 0
     assert b"pre-rebase hook refused" in result.stderr
@@ -207,15 +213,7 @@ def test_hooks_never_start_a_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "nobody-home.sock"))
     repo = make_repo(tmp_path / "repo")
     install_git_hooks(repo)
-    git(repo, "checkout", "-q", "-b", "feature")
-    (repo / "f.py").write_text("x = 1\n")
-    git(repo, "add", "f.py")
-    git(repo, "commit", "-qm", "f")
-    git(repo, "checkout", "-q", "main")
-    (repo / "g.py").write_text("y = 1\n")
-    git(repo, "add", "g.py")
-    git(repo, "commit", "-qm", "g")
-    git(repo, "checkout", "-q", "feature")
+    diverge_and_checkout_feature(repo)
     git(repo, "rebase", "-q", "main")
     assert (repo / "g.py").exists()  # the rebase happened
     assert not (repo / ".git" / PIDFILE_NAME).exists()
