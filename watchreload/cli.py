@@ -120,6 +120,7 @@ def supervise(config: Config) -> int:
         config.backend,
         poll_interval_s=config.poll_interval_s,
         watchman_timeout_s=config.watchman_timeout_s,
+        roots=config.roots,
         ignore_patterns=config.ignore_patterns,
         watch_modules=False,
         debounce_ms=config.debounce_ms,

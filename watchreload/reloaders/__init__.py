@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from watchreload.errors import ConfigError, WatchmanUnavailable
+from watchreload.mounts import events_unreliable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import StatReloader
 
@@ -23,18 +26,29 @@ def get_reloader(
     *,
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
     watchman_timeout_s: float = DEFAULT_WATCHMAN_TIMEOUT_S,
+    roots: Iterable[Path] = (),
     **options: Any,
 ) -> BaseReloader:
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
 
     `auto` uses Watchman when it is available and otherwise StatReloader; `reason` says why, for
-    the caller to show once (the CLI's start line).
+    the caller to show once (the CLI's start line). It also uses StatReloader when one of `roots`
+    is on a file system where file events may not arrive (a Docker Desktop bind mount, NFS; see
+    watchreload.mounts).
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
     `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
     reloader: BaseReloader
+    if backend == "auto":
+        for root in roots:
+            unreliable = events_unreliable(root)
+            if unreliable is not None:
+                logger.debug("%s; using StatReloader", unreliable)
+                reloader = StatReloader(interval_s=poll_interval_s, **options)
+                reloader.reason = unreliable
+                return reloader
     if backend in ("auto", "watchman"):
         from watchreload.reloaders.watchman import WatchmanReloader
 
