@@ -23,6 +23,7 @@ from watchreload.mounts import (
     events_unreliable,
     file_system_of,
     mount_of,
+    mounts_in,
     parse_mountinfo,
     unreliable_origin,
 )
@@ -95,6 +96,27 @@ def test_mount_of_picks_the_longest_mount_point(path: str, fs_type: str) -> None
 
 def test_mount_of_picks_the_last_of_stacked_mounts() -> None:
     assert mount_of("/run/lock", SAMPLE) == Mount("/run", "tmpfs", "second")
+
+
+@pytest.mark.parametrize(
+    ("path", "mount_points"),
+    [
+        ("/app", ["/app", "/app/node_modules"]),
+        ("/app/src", ["/app"]),
+        (
+            "/",
+            ["/", "/proc", "/app", "/app/node_modules", "/my src", "/run", "/app2", "/back\\slash"],
+        ),
+        ("/run", ["/run"]),  # the top of two stacked mounts, once
+    ],
+)
+def test_mounts_in_lists_the_holder_then_the_mounts_below(
+    path: str, mount_points: list[str]
+) -> None:
+    mounts = mounts_in(path, SAMPLE)
+    assert [mount.mount_point for mount in mounts] == mount_points
+    assert mounts[0] == mount_of(path, SAMPLE)
+    assert Mount("/run", "tmpfs", "tmpfs") not in mounts  # hidden under the second one
 
 
 def test_mount_of_without_mounts() -> None:
@@ -242,6 +264,22 @@ def test_auto_polls_when_a_root_is_on_a_fuse_mount(
         reloader = get_reloader("auto", roots=[local, mount_point], watch_modules=False)
     assert reloader.name == "stat"
     assert reloader.reason == events_unreliable(mount_point)
+
+
+@linux_only
+def test_auto_polls_when_a_mount_below_a_root_is_unreliable(
+    fuse_mount: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # As with a Docker Desktop bind mount of ./src into a working directory of the image.
+    _, mount_point = fuse_mount
+    assert file_system_of(tmp_path) != "fuse"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-daemon.sock"))
+        reloader = get_reloader("auto", roots=[tmp_path], watch_modules=False)
+    assert reloader.name == "stat"
+    assert reloader.reason == (
+        f"{mount_point} is on a fuse mount (a FUSE file system), where file events may not arrive"
+    )
 
 
 @linux_only

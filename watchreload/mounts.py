@@ -81,13 +81,9 @@ def parse_mountinfo(text: str) -> list[Mount]:
     return mounts
 
 
-def mount_of(resolved_path: str, mountinfo: str) -> Mount | None:
-    """The mount that holds `resolved_path` (absolute, symlinks resolved) according to `mountinfo`:
-    the one with the longest mount point that contains it, the last one listed when several are
-    stacked on the same mount point."""
-    path = PurePosixPath(resolved_path)
+def _holder(path: PurePosixPath, mounts: list[Mount]) -> Mount | None:
     best: Mount | None = None
-    for mount in parse_mountinfo(mountinfo):
+    for mount in mounts:
         if not path.is_relative_to(mount.mount_point):
             continue
         if best is None or len(PurePosixPath(mount.mount_point).parts) >= len(
@@ -95,6 +91,29 @@ def mount_of(resolved_path: str, mountinfo: str) -> Mount | None:
         ):
             best = mount
     return best
+
+
+def mount_of(resolved_path: str, mountinfo: str) -> Mount | None:
+    """The mount that holds `resolved_path` (absolute, symlinks resolved) according to `mountinfo`:
+    the one with the longest mount point that contains it, the last one listed when several are
+    stacked on the same mount point."""
+    return _holder(PurePosixPath(resolved_path), parse_mountinfo(mountinfo))
+
+
+def mounts_in(resolved_path: str, mountinfo: str) -> list[Mount]:
+    """The mount that holds `resolved_path`, then the mounts seen below it (a bind mount of `src`
+    into a working directory that is not one), each once, in mountinfo's order."""
+    path = PurePosixPath(resolved_path)
+    mounts = parse_mountinfo(mountinfo)
+    holder = _holder(path, mounts)
+    found = [] if holder is None else [holder]
+    for mount in mounts:
+        mount_point = PurePosixPath(mount.mount_point)
+        if mount_point != path and mount_point.is_relative_to(path):
+            seen = _holder(mount_point, mounts)  # the top one of mounts stacked there
+            if seen is not None and seen not in found:
+                found.append(seen)
+    return found
 
 
 def _read_mountinfo() -> str | None:
@@ -126,13 +145,22 @@ def unreliable_origin(fs_type: str) -> str | None:
 
 
 def events_unreliable(path: Path) -> str | None:
-    """A short reason when `path` is on a file system where file events may not arrive, else None:
-    "src is on a fuse.grpcfuse mount (Docker Desktop), where file events may not arrive"."""
-    fs_type = file_system_of(path)
-    origin = unreliable_origin(fs_type)
-    if origin is None:
+    """A short reason when `path`, or a mount below it, is on a file system where file events may
+    not arrive, else None: "src is on a fuse.grpcfuse mount (Docker Desktop), where file events may
+    not arrive"."""
+    mountinfo = _read_mountinfo()
+    if mountinfo is None:
         return None
-    return f"{path} is on a {fs_type} mount ({origin}), where file events may not arrive"
+    resolved = path.resolve()
+    for mount in mounts_in(str(resolved), mountinfo):
+        origin = unreliable_origin(mount.fs_type)
+        if origin is not None:
+            where = path if resolved.is_relative_to(mount.mount_point) else mount.mount_point
+            return (
+                f"{where} is on a {mount.fs_type} mount ({origin}), where file events may not "
+                "arrive"
+            )
+    return None
 
 
 __all__ = [
@@ -141,6 +169,7 @@ __all__ = [
     "events_unreliable",
     "file_system_of",
     "mount_of",
+    "mounts_in",
     "parse_mountinfo",
     "unreliable_origin",
 ]
