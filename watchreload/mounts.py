@@ -20,10 +20,12 @@ logger = logging.getLogger(__name__)
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 # File system type (as /proc/self/mountinfo names it) -> where the files really live. On each of
-# these, changes made outside this kernel reach no inotify watch here. Any other FUSE file system
-# ("fuse" or "fuse.<name>") counts too: the kernel only sees the changes made through the mount,
-# never those made behind it (in bindfs's source directory, on the sshfs server). "fuseblk"
-# (ntfs-3g, exfat on a local disk) is not FUSE in this sense: every change goes through the mount.
+# these, a change made outside this kernel reaches an inotify watch here late, partly or never
+# (Docker Desktop forwards some events; the others none), while polling sees it. Any other FUSE
+# file system ("fuse" or "fuse.<name>") counts too: the kernel only sees the changes made through
+# the mount, never those made behind it (in bindfs's source directory, on the sshfs server).
+# "fuseblk" (ntfs-3g, exfat on a local disk) is not FUSE in this sense: every change goes through
+# the mount. Anything else (ext4, btrfs, xfs, overlay, tmpfs: a Linux host's bind mount) is local.
 UNRELIABLE_FILE_SYSTEMS: dict[str, str] = {
     "fuse.grpcfuse": "Docker Desktop",  # Docker Desktop's gRPC FUSE file sharing (macOS, Windows)
     "fakeowner": "Docker Desktop",  # Docker Desktop's VirtioFS file sharing, seen in a container
