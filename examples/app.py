@@ -3,8 +3,9 @@
     watchreload --watch examples -- python examples/app.py
 
 It prints one line with its pid when it starts, serves examples/greeting.py's MESSAGE on
-http://127.0.0.1:8000/ (set PORT to change the port), and stops cleanly on SIGTERM, which is what
-watchreload sends before a restart. Edit either file and watch the pid change.
+http://127.0.0.1:8000/ (PORT changes the port; HOST=0.0.0.0 serves beyond this machine, as in a
+container), and stops cleanly on SIGTERM, which is what watchreload sends before a restart.
+Edit either file and watch the pid change.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    host = os.environ.get("HOST", "127.0.0.1")
+    server = ThreadingHTTPServer((host, port), Handler)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         # shutdown() waits for serve_forever() to return, so call it from another thread.
@@ -46,7 +48,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     changed = json.loads(os.environ.get("WATCHRELOAD_CHANGES", "[]"))
     after = f" after {len(changed)} change(s)" if changed else ""
-    print(f"app: pid {os.getpid()} serving http://127.0.0.1:{port}/{after}", flush=True)
+    print(f"app: pid {os.getpid()} serving http://{host}:{port}/{after}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
