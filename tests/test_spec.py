@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import without_file_privileges
 from watchreload.errors import ConfigError
-from watchreload.scan import iter_matching_files
+from watchreload.scan import scan_files
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, glob_matches
 
 
@@ -121,7 +121,7 @@ TREE = [
 def test_scan_and_spec_give_the_same_answer(tmp_path: Path, globs: tuple[str, ...]) -> None:
     _make_tree(tmp_path, TREE)
     spec = WatchSpec.build([tmp_path], globs, (*DEFAULT_IGNORE_PATTERNS, "docs/_build/**"))
-    scanned = {Path(p) for p, _ in iter_matching_files(tmp_path, globs, spec.ignore)}
+    scanned = set(map(Path, scan_files(tmp_path, globs, spec.ignore)))
     expected = {tmp_path / name for name in TREE if spec.matches(tmp_path / name)}
     assert scanned == expected
     assert scanned  # every glob set above matches something in TREE
@@ -140,11 +140,10 @@ def lockable_tmp() -> Iterator[Path]:
 
 SCAN_UNPRIVILEGED = """
 import json, sys
-from watchreload.scan import iter_matching_files
+from watchreload.scan import scan_files
 from watchreload.spec import IgnoreMatcher
 errors = []
-found = [p for p, _ in iter_matching_files(sys.argv[1], ["**/*.py"], IgnoreMatcher(),
-                                           lambda p, e: errors.append(p))]
+found = list(scan_files(sys.argv[1], ["**/*.py"], IgnoreMatcher(), lambda p, e: errors.append(p)))
 print(json.dumps({"found": sorted(found), "errors": errors}))
 """
 
@@ -182,5 +181,5 @@ def test_scan_reports_unreadable_directories_and_keeps_going(lockable_tmp: Path)
 def test_symlinked_directories_are_not_followed(tmp_path: Path) -> None:
     _make_tree(tmp_path, ["real/a.py"])
     (tmp_path / "real" / "loop").symlink_to(tmp_path / "real")
-    found = [Path(p).name for p, _ in iter_matching_files(tmp_path, ["**/*.py"], IgnoreMatcher())]
+    found = [Path(p).name for p in scan_files(tmp_path, ["**/*.py"], IgnoreMatcher())]
     assert found == ["a.py"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +113,10 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+def _has_wildcard(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[\\")
+
+
 def glob_matches(pattern: str, relative_path: str) -> bool:
     return compile_glob(pattern).fullmatch(relative_path) is not None
 
@@ -128,9 +132,39 @@ class IgnoreMatcher:
             compile_glob(pattern)  # validate early: one clear error instead of one per file
 
     @functools.cached_property
-    def name_regex(self) -> re.Pattern[str] | None:
-        parts = [compile_glob(p).pattern for p in self.patterns if "/" not in p]
-        return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL) if parts else None
+    def ignores_name(self) -> Callable[[str], bool]:
+        """A test of one file or directory name, ignored wherever it appears.
+
+        The scan runs this on every entry of the tree, so the common shapes skip the regular
+        expression: literal names (`node_modules`) are a set lookup, `*SUFFIX` patterns (`*.pyc`)
+        one `str.endswith`, and the remaining patterns run only on names that start with one of
+        their literal first characters (`.*.swp`, `#*#`).
+        """
+        literal: set[str] = set()
+        suffixes: list[str] = []
+        others: list[str] = []
+        for pattern in self.name_patterns:
+            tail = pattern[1:]
+            if not _has_wildcard(pattern):
+                literal.add(pattern)
+            elif pattern.startswith("*") and tail and not _has_wildcard(tail):
+                suffixes.append(tail)
+            else:
+                others.append(pattern)
+        literal_names = frozenset(literal)
+        suffix_tuple = tuple(suffixes)
+        regex = re.compile("|".join(f"(?:{compile_glob(p).pattern})" for p in others), re.DOTALL)
+        first_chars = {p[0] for p in others}
+        gate = None if not others or first_chars & set("*?[\\") else frozenset(first_chars)
+
+        def ignores_name(name: str) -> bool:
+            if name in literal_names or (suffix_tuple and name.endswith(suffix_tuple)):
+                return True
+            if not others or (gate is not None and name[:1] not in gate):
+                return False
+            return regex.fullmatch(name) is not None
+
+        return ignores_name
 
     @functools.cached_property
     def path_regex(self) -> re.Pattern[str] | None:
@@ -144,11 +178,6 @@ class IgnoreMatcher:
     @property
     def path_patterns(self) -> tuple[str, ...]:
         return tuple(p for p in self.patterns if "/" in p)
-
-    def ignores_name(self, name: str) -> bool:
-        """True when a single file or directory name is ignored wherever it appears."""
-        regex = self.name_regex
-        return regex is not None and regex.fullmatch(name) is not None
 
     def ignores_path(self, relative_path: str) -> bool:
         """True when a relative path (file or directory) or any of its parents is ignored."""

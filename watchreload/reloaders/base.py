@@ -85,14 +85,13 @@ class BaseReloader:
 
     def watched_files(self, include_globs: bool = True) -> Iterator[Path]:
         """Yield every file watched now: imported modules, extra files and, optionally, globbed."""
-        from watchreload.scan import iter_matching_files
+        from watchreload.scan import scan_files
 
         spec = self.spec()
         yield from spec.extra_files
         if include_globs:
             for root, globs in spec.roots.items():
-                for path, _ in iter_matching_files(root, globs, spec.ignore):
-                    yield Path(path)
+                yield from map(Path, scan_files(root, globs, spec.ignore))
 
     # -- running -----------------------------------------------------------------------------
 

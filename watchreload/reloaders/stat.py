@@ -12,13 +12,10 @@ from typing import Any
 from watchreload.changes import Change
 from watchreload.errors import ConfigError
 from watchreload.reloaders.base import BaseReloader
-from watchreload.scan import iter_matching_files
+from watchreload.scan import Signature, scan_files
 
 logger = logging.getLogger(__name__)
 
-# What identifies one version of a file. Any difference counts, not only a newer mtime: a checkout
-# that restores an older mtime, or an atomic rename-save that keeps the mtime, is still a change.
-Signature = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino)
 Snapshot = dict[str, Signature]
 
 # File systems stamp mtimes from a clock that can lag time.time_ns() by a few milliseconds.
@@ -116,8 +113,7 @@ class StatReloader(BaseReloader):
             files[os.fspath(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
         self._extra_paths = frozenset(files)
         for root, globs in spec.roots.items():
-            for file_path, st in iter_matching_files(root, globs, spec.ignore, self._warn_once):
-                files[file_path] = (st.st_mtime_ns, st.st_size, st.st_ino)
+            files.update(scan_files(root, globs, spec.ignore, self._warn_once))
         return files
 
     def _warn_once(self, path: str, error: OSError) -> None:

@@ -36,13 +36,13 @@ from watchreload.changes import Change
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import (
-    Signature,
     Snapshot,
     StatReloader,
     diff_snapshots,
     signature_of,
     written_since,
 )
+from watchreload.scan import Signature
 from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
