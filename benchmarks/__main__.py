@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.e2e import COMMANDS
 from benchmarks.measure import FULL, QUICK, WATCHERS
-from benchmarks.report import render
+from benchmarks.report import merge, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument(
         "--only", nargs="+", choices=names, metavar="NAME", help=f"a subset of: {', '.join(names)}"
     )
-    render_parser = sub.add_parser("render", help="print the markdown table of a raw JSON file")
-    render_parser.add_argument("raw", type=Path)
+    render_parser = sub.add_parser(
+        "render", help="print the tables of raw JSON files (later files' rows replace earlier)"
+    )
+    render_parser.add_argument("raw", type=Path, nargs="+")
+    render_parser.add_argument(
+        "--write", action="store_true", help="also write results/latest.md and latest.json"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "render":
-        sys.stdout.write(render(json.loads(args.raw.read_text())))
+        results = merge([json.loads(path.read_text()) for path in args.raw])
+        markdown = render(results)
+        sys.stdout.write(markdown)
+        if args.write:
+            results_dir = Path(__file__).resolve().parent / "results"
+            (results_dir / "latest.json").write_text(json.dumps(results, indent=1))
+            (results_dir / "latest.md").write_text(markdown)
         return 0
     from benchmarks.run import run
 

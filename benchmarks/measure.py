@@ -171,7 +171,7 @@ class Timing:
                 edit_timeout_s=3 * period + 2,
                 burst_timeout_s=60 + 10 * period,
                 ready_timeout_s=60 + 5 * period,
-                jitter_s=(0.05, 1.05),
+                jitter_s=(0.05, 0.05 + period),  # a uniform phase against the poll
             )
         return cls(
             quiet_s=2.5,

@@ -82,13 +82,27 @@ def run_watchreload(root: Path, backend: str) -> None:
     from watchreload.reloaders import get_reloader
 
     reloader = get_reloader(backend, poll_interval_s=POLL_INTERVAL_S, watch_modules=False)  # type: ignore[arg-type]
-    original = reloader.notify_file_changed
+    # Backends report a whole scan or Watchman result through notify_files_changed() when they
+    # have it (it is what notify_file_changed() calls too); record there, before the debounce.
+    if hasattr(reloader, "notify_files_changed"):
+        original_many = reloader.notify_files_changed
 
-    def recording(path: Any, *args: Any, **kwargs: Any) -> None:
-        emit_file(time.monotonic(), path)
-        original(path, *args, **kwargs)
+        def recording_many(changes: Iterable[Any]) -> None:
+            listed = list(changes)
+            now = time.monotonic()
+            for path, _ in listed[:MAX_PATHS]:
+                emit_file(now, path)
+            original_many(listed)
 
-    reloader.notify_file_changed = recording  # type: ignore[method-assign]
+        reloader.notify_files_changed = recording_many  # type: ignore[method-assign]
+    else:
+        original = reloader.notify_file_changed
+
+        def recording(path: Any, *args: Any, **kwargs: Any) -> None:
+            emit_file(time.monotonic(), path)
+            original(path, *args, **kwargs)
+
+        reloader.notify_file_changed = recording  # type: ignore[method-assign]
     reloader.watch_dir(root, "**/*.py")
     reloader.start()
     try:
@@ -162,7 +176,17 @@ def run_watchfiles(root: Path) -> None:
 
 
 def run_watchdog(root: Path) -> None:
-    from watchdog.events import FileSystemEvent, PatternMatchingEventHandler
+    from watchdog.events import (
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+        FileSystemEvent,
+        PatternMatchingEventHandler,
+    )
     from watchdog.observers.inotify import InotifyObserver
 
     changes = {"modified", "created", "deleted", "moved"}
@@ -182,8 +206,19 @@ def run_watchdog(root: Path) -> None:
         ignore_patterns=[f"**/{d}/**" for d in IGNORED_DIRS],
         ignore_directories=True,
     )
+    # Only the change events: by default watchdog 7 also asks inotify for IN_OPEN/IN_CLOSE, and
+    # on 100,000 files its own directory walks then overflow the queue in a loop (see README).
+    event_filter = [
+        FileModifiedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileMovedEvent,
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+    ]
     observer = InotifyObserver()
-    observer.schedule(handler, os.fspath(root), recursive=True)
+    observer.schedule(handler, os.fspath(root), recursive=True, event_filter=event_filter)
     observer.start()
     try:
         while not stop_event.wait(0.5):
