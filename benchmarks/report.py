@@ -195,7 +195,12 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
             if tree.get("scan"):
                 target["scan"] = tree["scan"]
         merged["sources"].append(
-            {"date": run["date"], "command": run["command"], "rows": ", ".join(sorted(set(rows)))}
+            {
+                "date": run["date"],
+                "command": run["command"],
+                "commit": run["machine"]["commit"],
+                "rows": ", ".join(sorted(set(rows))),
+            }
         )
     return merged
 
@@ -215,7 +220,8 @@ def render(results: dict[str, Any]) -> str:
     for source in results.get("sources", [])[1:]:
         lines.append(
             f"Rows {source['rows']} (and the scan) are from `{source['command']}` at "
-            f"{source['date']}, same machine, after a harness fix."
+            f"{source['date']} (watchreload {source.get('commit', '?')}), same machine, after a "
+            "harness fix."
         )
     for size, tree in results["trees"].items():
         n = int(size)
