@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -247,3 +248,34 @@ def test_a_burst_that_spans_several_scans_is_one_batch(tree: Path) -> None:
         reloader.stop()
         reloader.join(timeout_s=5)
     assert [len(b) for b in batches] == [40]
+
+
+class CountingStatReloader(RecordingStatReloader):
+    def __init__(self) -> None:
+        super().__init__(debounce_ms=50)
+        self.scans = 0
+
+    def snapshot(self) -> dict[str, tuple[int, int, int]]:
+        self.scans += 1
+        return super().snapshot()
+
+
+def test_a_change_written_just_before_the_scan_is_confirmed_by_a_rescan(tree: Path) -> None:
+    reloader = CountingStatReloader()
+    reloader.watch_dir(tree, "**/*.py")
+    for _ in tick_twice(reloader):
+        (tree / "app.py").write_text("print('a burst may still be going on')\n")
+    assert reloader.scans >= 3  # baseline, the scan that saw it, and at least one rescan
+    assert notified(reloader) == {str(tree / "app.py"): Change.modified}
+
+
+def test_a_change_older_than_the_quiet_period_needs_no_rescan(tree: Path) -> None:
+    reloader = CountingStatReloader()
+    reloader.watch_dir(tree, "**/*.py")
+    target = tree / "app.py"
+    for _ in tick_twice(reloader):
+        target.write_text("print('saved a while ago')\n")
+        a_second_ago = time.time_ns() - 10**9
+        os.utime(target, ns=(a_second_ago, a_second_ago))
+    assert reloader.scans == 2  # baseline and the scan that saw it
+    assert notified(reloader) == {str(target): Change.modified}

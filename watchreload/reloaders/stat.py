@@ -57,8 +57,8 @@ class StatReloader(BaseReloader):
 
     def _finish_burst(self) -> None:
         """A burst (a checkout, a formatter) can straddle two scans: hold the batch and scan
-        again at once until a scan finds nothing new (or the debounce cap passes), so that the
-        whole burst is one reload."""
+        again at once until a scan finds nothing recent (or the debounce cap passes), so that the
+        whole burst is one reload. A lone edit made before the quiet period pays no rescan."""
         burst_started = time.monotonic()
         self.batcher.pause()
         try:
@@ -71,7 +71,9 @@ class StatReloader(BaseReloader):
             self.batcher.resume()
 
     def _scan_and_notify(self) -> bool:
-        """Scan, report what differs from the previous scan, and say whether anything did."""
+        """Scan and report what differs from the previous scan. True when a burst may still be
+        under way: something changed, and a change is too recent (within the quiet period before
+        the scan) or has no mtime (a deletion) to say that the writer had finished."""
         scan_ns = time.time_ns()
         current = self.snapshot()
         changes = [
@@ -86,7 +88,11 @@ class StatReloader(BaseReloader):
             self._extra_paths,
             scan_ns,
         )
-        return bool(changes)
+        quiet_since_ns = scan_ns - int(self.batcher.debounce_s * 1e9)
+        return any(
+            change is Change.deleted or written_since(current.get(os.fspath(path)), quiet_since_ns)
+            for path, change in changes
+        )
 
     def _only_newly_watched(self, path: str, change: Change) -> bool:
         """True when `path` only joined or left the extra files, and did not itself change.
