@@ -27,7 +27,7 @@ from watchreload.mounts import (
     parse_mountinfo,
     unreliable_origin,
 )
-from watchreload.reloaders import get_reloader
+from watchreload.reloaders import BaseReloader, get_reloader
 from watchreload.reloaders.watchman import WatchmanReloader
 
 Spawn = Callable[..., Spawned]
@@ -241,6 +241,13 @@ def fuse_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         assert not os.path.ismount(mount_point)
 
 
+def auto_reloader_without_daemon(roots: list[Path], tmp_path: Path) -> BaseReloader:
+    """get_reloader("auto") with no Watchman answering: a mount-based choice needs no daemon."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-daemon.sock"))
+        return get_reloader("auto", roots=roots, watch_modules=False)
+
+
 @linux_only
 def test_a_fuse_mount_is_named(fuse_mount: tuple[Path, Path]) -> None:
     _, mount_point = fuse_mount
@@ -258,10 +265,7 @@ def test_auto_polls_when_a_root_is_on_a_fuse_mount(
     _, mount_point = fuse_mount
     local = tmp_path / "local"
     local.mkdir()
-    # Decided before Watchman is asked: no daemon needs to answer on this socket.
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-daemon.sock"))
-        reloader = get_reloader("auto", roots=[local, mount_point], watch_modules=False)
+    reloader = auto_reloader_without_daemon([local, mount_point], tmp_path)
     assert reloader.name == "stat"
     assert reloader.reason == events_unreliable(mount_point)
 
@@ -273,9 +277,7 @@ def test_auto_polls_when_a_mount_below_a_root_is_unreliable(
     # As with a Docker Desktop bind mount of ./src into a working directory of the image.
     _, mount_point = fuse_mount
     assert file_system_of(tmp_path) != "fuse"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-daemon.sock"))
-        reloader = get_reloader("auto", roots=[tmp_path], watch_modules=False)
+    reloader = auto_reloader_without_daemon([tmp_path], tmp_path)
     assert reloader.name == "stat"
     assert reloader.reason == (
         f"{mount_point} is on a fuse mount (a FUSE file system), where file events may not arrive"
