@@ -17,6 +17,7 @@ from tests.support import Spawned, wait_for
 def _no_thread_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
+
     def only_old_threads() -> bool:
         return not [t for t in threading.enumerate() if t not in before and t.is_alive()]
 

@@ -34,9 +34,7 @@ def wait_for(
         time.sleep(interval_s)
 
 
-def stays(
-    condition: Callable[[], object], duration_s: float, interval_s: float = 0.02
-) -> bool:
+def stays(condition: Callable[[], object], duration_s: float, interval_s: float = 0.02) -> bool:
     """True when `condition` holds at every poll for `duration_s` (to show that nothing happens)."""
     deadline = time.monotonic() + duration_s
     while time.monotonic() < deadline:

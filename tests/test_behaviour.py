@@ -172,9 +172,7 @@ def test_unreadable_directory_warns_once_and_the_rest_is_watched(
     locked.chmod(0)
     try:
         # Under root, watchreload runs without the capabilities that bypass permission bits.
-        run = Watchreload(
-            spawn, tree, state, backend=backend, wrapper=without_file_privileges([])
-        )
+        run = Watchreload(spawn, tree, state, backend=backend, wrapper=without_file_privileges([]))
         (tree / "app.py").write_text("print('still watched')\n")
         run.wait_starts(2)
         (tree / "pkg" / "mod.py").write_text("VALUE = 2\n")

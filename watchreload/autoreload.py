@@ -128,10 +128,14 @@ def run_reloader_in_child(
     # Start the program once the watcher is live, so that an edit made as soon as the program is up
     # is never missed; but a slow first crawl must not hold the program back for long.
     if not reloader.wait_until_ready(READY_TIMEOUT_S) and reloader.error is None:
-        logger.warning("the %s watcher is not ready after %gs; starting anyway", reloader.name,
-                       READY_TIMEOUT_S)
+        logger.warning(
+            "the %s watcher is not ready after %gs; starting anyway", reloader.name, READY_TIMEOUT_S
+        )
     main_thread = threading.Thread(
-        target=check_errors(main_func), args=args, kwargs=kwargs, name="watchreload-main",
+        target=check_errors(main_func),
+        args=args,
+        kwargs=kwargs,
+        name="watchreload-main",
         daemon=True,
     )
     main_thread.start()
@@ -168,8 +172,9 @@ def run_with_reloader(main_func: Callable[..., Any], *args: Any, **kwargs: Any) 
         if os.environ.get(RUN_MAIN_ENV) == "true":
             backend = cast(BackendName, os.environ.get(BACKEND_ENV, "auto"))
             reloader = get_reloader(backend, poll_interval_s=_poll_interval_from_env())
-            logger.info("Watching for file changes with %s (%s)", type(reloader).__name__,
-                        reloader.reason)
+            logger.info(
+                "Watching for file changes with %s (%s)", type(reloader).__name__, reloader.reason
+            )
             run_reloader_in_child(reloader, main_func, *args, **kwargs)
         else:
             sys.exit(restart_with_reloader())

@@ -65,7 +65,6 @@ def diverge_and_checkout_feature(repo: Path) -> None:
     git(repo, "checkout", "-q", "feature")
 
 
-
 def write_tree(repo: Path, count: int, text: str) -> None:
     for i in range(count):
         path = repo / "pkg" / f"d{i % 40}" / f"m{i}.py"

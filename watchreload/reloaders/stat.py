@@ -125,9 +125,7 @@ class StatReloader(BaseReloader):
     def _warn_once(self, path: str, error: OSError) -> None:
         if path not in self._unreadable:
             self._unreadable.add(path)
-            logger.warning(
-                "cannot read %s (%s); watching the rest", path, error.strerror or error
-            )
+            logger.warning("cannot read %s (%s); watching the rest", path, error.strerror or error)
 
 
 def signature_of(path: str | os.PathLike[str]) -> Signature | None:
