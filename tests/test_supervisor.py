@@ -21,13 +21,10 @@ import pytest
 from tests.programs.harness import CHILD, Watchreload, alive, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, wait_for
 from watchreload.changes import Change, ChangeSet
-from watchreload.errors import CommandError
+from watchreload.errors import CommandError, CommandNotExecutable, CommandNotFound, ReloaderFailed
 from watchreload.supervisor import (
     CHANGES_ENV,
     CHANGES_FILE_ENV,
-    CommandNotExecutable,
-    CommandNotFound,
-    ReloaderFailed,
     Supervisor,
     changes_environment,
     check_command,

@@ -38,15 +38,12 @@ from typing import Any
 import click
 
 from watchreload.config import Config, load_config
-from watchreload.errors import ConfigError, WatchPathError, WatchreloadError
+from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
 from watchreload.reloaders import BACKENDS, get_reloader
 from watchreload.supervisor import Supervisor, check_command
 
 logger = logging.getLogger("watchreload")
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 READY_TIMEOUT_S = 30.0  # start the command anyway if the watcher is not live by then
 
 
@@ -66,10 +63,8 @@ def handle_errors() -> Iterator[None]:
     """Turn a WatchreloadError into one line and an exit code."""
     try:
         yield
-    except (ConfigError, WatchPathError) as exc:
-        raise Failure(str(exc), EXIT_USAGE) from exc
     except WatchreloadError as exc:
-        raise Failure(str(exc), int(getattr(exc, "exit_code", EXIT_ERROR))) from exc
+        raise Failure(str(exc), exc.exit_code) from exc
 
 
 class _Formatter(logging.Formatter):

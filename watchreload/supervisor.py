@@ -46,7 +46,7 @@ from types import FrameType
 from typing import Protocol
 
 from watchreload.changes import ChangeSet
-from watchreload.errors import CommandError, WatchreloadError
+from watchreload.errors import CommandError, CommandNotExecutable, CommandNotFound, ReloaderFailed
 
 logger = logging.getLogger(__name__)
 
@@ -58,21 +58,6 @@ CHANGES_ENV_LIMIT_BYTES = 64 * 1024
 
 POLL_S = 0.1  # how often the main loop looks at signals and the child while waiting for changes
 KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed group before giving up on it
-
-EXIT_COMMAND_NOT_FOUND = 127
-EXIT_COMMAND_NOT_EXECUTABLE = 126
-
-
-class CommandNotFound(CommandError):
-    exit_code = EXIT_COMMAND_NOT_FOUND
-
-
-class CommandNotExecutable(CommandError):
-    exit_code = EXIT_COMMAND_NOT_EXECUTABLE
-
-
-class ReloaderFailed(WatchreloadError):
-    """The backend stopped with an error; the child has been stopped."""
 
 
 class ChangeSource(Protocol):
