@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reloaders.conftest import BatchRecorder, StartWatchman, collect
-from tests.support import wait_for
-from watchreload.githooks import (
+from tests.support import BatchRecorder, StartWatchman, collect, wait_for
+from watchreload.errors import GitHookError
+from watchreload.vcs import (
     CHAINED_SUFFIX,
     PIDFILE_NAME,
-    GitHookError,
     install_git_hooks,
     uninstall_git_hooks,
 )

@@ -42,11 +42,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from watchreload.errors import WatchreloadError
+from watchreload.errors import GitHookError, WatchreloadError
 
 logger = logging.getLogger(__name__)
 
-STATE_NAME = "watchreload.vcs"  # the same as watchreload.reloaders.watchman.STATE_NAME
+# The state the hooks declare. Mercurial declares `hg.update` itself. While either is asserted the
+# Watchman daemon defers our notifications and reloads are held back; when it is left, everything
+# arrives as one batch.
+STATE_NAME = "watchreload.vcs"
+DEFERRED_STATES: tuple[str, ...] = ("hg.update", STATE_NAME)
+HOLDER_MODULE = "watchreload.vcs"
 MARKER = "# watchreload-git-hook"
 CHAINED_SUFFIX = ".watchreload-chained"
 ENTER_HOOKS: tuple[str, ...] = ("pre-rebase",)
@@ -54,10 +59,6 @@ LEAVE_HOOKS: tuple[str, ...] = ("post-checkout", "post-merge", "post-rewrite")
 PIDFILE_NAME = "watchreload-vcs-state.pid"
 DEFAULT_MAX_HOLD_S = 600.0
 HANDSHAKE_TIMEOUT_S = 10.0
-
-
-class GitHookError(WatchreloadError):
-    """The git hooks cannot be installed."""
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -82,7 +83,7 @@ def hooks_directory(repo: Path) -> Path:
 
 
 def _script(hook: str, python: str) -> str:
-    command = f"{shlex.quote(python)} -m watchreload.githooks"
+    command = f"{shlex.quote(python)} -m watchreload.vcs"
     chained = f'"$(dirname "$0")/{hook}{CHAINED_SUFFIX}"'
     lines = [
         "#!/bin/sh",
@@ -174,13 +175,13 @@ def _is_holder(pid: int) -> bool:
     try:
         if cmdline.exists():
             args = cmdline.read_bytes().split(b"\0")
-            return b"watchreload.githooks" in args and b"hold" in args
+            return HOLDER_MODULE.encode() in args and b"hold" in args
         result = subprocess.run(
             ["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, check=False
         )
     except OSError:
         return False
-    return "watchreload.githooks" in result.stdout and " hold " in result.stdout
+    return HOLDER_MODULE in result.stdout and " hold " in result.stdout
 
 
 def _read_pid(pidfile: Path) -> int | None:
@@ -252,7 +253,7 @@ def enter(cwd: Path, max_hold_s: float = DEFAULT_MAX_HOLD_S) -> int:
         [
             sys.executable,
             "-m",
-            "watchreload.githooks",
+            HOLDER_MODULE,
             "hold",
             root,
             str(pidfile),

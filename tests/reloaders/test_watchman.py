@@ -9,14 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WatchmanDaemon
-from tests.reloaders.conftest import BatchRecorder, StartWatchman, changes_of, collect
-from tests.support import stays, wait_for
+from tests.support import (
+    BatchRecorder,
+    StartWatchman,
+    WatchmanDaemon,
+    changes_of,
+    collect,
+    stays,
+    wait_for,
+)
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders import get_reloader
 from watchreload.reloaders.stat import StatReloader, diff_snapshots
-from watchreload.reloaders.watchman import STATE_NAME, WatchmanReloader, to_wildmatch
+from watchreload.reloaders.watchman import WatchmanReloader, to_wildmatch
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS
+from watchreload.vcs import STATE_NAME
 
 pytestmark = pytest.mark.watchman
 

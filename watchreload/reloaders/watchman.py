@@ -44,6 +44,7 @@ from watchreload.reloaders.stat import (
 )
 from watchreload.scan import Signature
 from watchreload.spec import WatchSpec
+from watchreload.vcs import DEFERRED_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,6 @@ REQUIRED_CAPABILITIES: tuple[str, ...] = (
     "field-exists",
 )
 
-# The state that watchreload's git hooks (watchreload.githooks) declare around checkout, merge and
-# rebase. Mercurial declares `hg.update` itself. While either is asserted the daemon defers our
-# notifications and we hold reloads back; when it is left, everything arrives as one batch.
-STATE_NAME = "watchreload.vcs"
-DEFERRED_STATES: tuple[str, ...] = ("hg.update", STATE_NAME)
 
 DEFAULT_FALLBACK_AFTER_S = 10.0
 DEFAULT_SPEC_CHECK_S = 1.0
