@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import Spawned, wait_for
+from tests.support import Spawned, StartWatchman, WatchmanDaemon, wait_for
+from watchreload.reloaders.watchman import WatchmanReloader
 
 
 @pytest.fixture(autouse=True)
@@ -55,77 +56,6 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Spawned]]:
         pytest.fail("processes leaked:\n" + "\n".join(leaks) + "\n" + outputs)
 
 
-class WatchmanDaemon:
-    """An isolated Watchman: its own socket, state file, log and pid file."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.sockname = directory / "sock"
-        self.statefile = directory / "state"
-        self.logfile = directory / "log"
-        self.pidfile = directory / "pid"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 20) -> None:
-        binary = shutil.which("watchman")
-        if binary is None:
-            raise RuntimeError("watchman is not on PATH; ./scripts/test installs it")
-        for stale in (self.sockname, self.pidfile):
-            stale.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--foreground",
-                f"--sockname={self.sockname}",
-                f"--statefile={self.statefile}",
-                f"--logfile={self.logfile}",
-                f"--pidfile={self.pidfile}",
-                "--log-level=1",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for(self.responds, timeout_s=timeout_s, interval_s=0.05, message="watchman to answer")
-
-    def responds(self) -> bool:
-        if self.process is None or self.process.poll() is not None:
-            raise RuntimeError(f"watchman exited; its log:\n{self.log()}")
-        if not self.sockname.exists():
-            return False
-        result = subprocess.run(
-            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "version"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-        return result.returncode == 0
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-    def kill(self) -> None:
-        """Kill the daemon abruptly, as a crash would."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-        self.sockname.unlink(missing_ok=True)
-
-    def log(self) -> str:
-        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
-
-
 @pytest.fixture(scope="session")
 def watchman_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchmanDaemon]:
     """Start an isolated Watchman for the session and export WATCHMAN_SOCK to the code under test.
@@ -166,3 +96,28 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 def pytest_report_header() -> str:
     return f"watchman: {shutil.which('watchman') or 'not installed'}; started {time.ctime()}"
+
+
+@pytest.fixture
+def start_watchman(watchman_daemon: WatchmanDaemon) -> Iterator[StartWatchman]:
+    """Start WatchmanReloaders on roots (waiting until subscribed); stop and join them after."""
+    started: list[WatchmanReloader] = []
+
+    def _start(*roots: Path, glob: str = "**/*.py", **options: Any) -> WatchmanReloader:
+        options.setdefault("watch_modules", False)
+        options.setdefault("timeout_s", 5.0)
+        reloader = WatchmanReloader(**options)
+        for root in roots:
+            reloader.watch_dir(root, glob)
+        started.append(reloader)
+        reloader.start()
+        wait_for(reloader.ready.is_set, message="the reloader to subscribe")
+        return reloader
+
+    yield _start
+    for reloader in started:
+        reloader.stop()
+    for reloader in started:
+        reloader.join(10)
+        assert reloader._thread is not None and not reloader._thread.is_alive()
+        assert reloader.error is None, f"the reloader failed: {reloader.error!r}"

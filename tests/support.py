@@ -1,16 +1,22 @@
-"""Helpers shared by the tests: bounded waits and processes that are always cleaned up."""
+"""Helpers shared by the tests: bounded waits, processes that are always cleaned up, an isolated
+Watchman daemon and readers of a reloader's batches. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from watchreload.changes import ChangeSet
+from watchreload.reloaders.watchman import WatchmanReloader
 
 T = TypeVar("T")
 
@@ -117,3 +123,132 @@ def without_file_privileges(args: Sequence[str]) -> list[str]:
     if os.geteuid() != 0:
         return list(args)
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *args]
+
+
+class WatchmanDaemon:
+    """An isolated Watchman: its own socket, state file, log and pid file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.sockname = directory / "sock"
+        self.statefile = directory / "state"
+        self.logfile = directory / "log"
+        self.pidfile = directory / "pid"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 20) -> None:
+        binary = shutil.which("watchman")
+        if binary is None:
+            raise RuntimeError("watchman is not on PATH; ./scripts/test installs it")
+        for stale in (self.sockname, self.pidfile):
+            stale.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--foreground",
+                f"--sockname={self.sockname}",
+                f"--statefile={self.statefile}",
+                f"--logfile={self.logfile}",
+                f"--pidfile={self.pidfile}",
+                "--log-level=1",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for(self.responds, timeout_s=timeout_s, interval_s=0.05, message="watchman to answer")
+
+    def responds(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError(f"watchman exited; its log:\n{self.log()}")
+        if not self.sockname.exists():
+            return False
+        result = subprocess.run(
+            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "version"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def kill(self) -> None:
+        """Kill the daemon abruptly, as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+        self.sockname.unlink(missing_ok=True)
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+
+StartWatchman = Callable[..., WatchmanReloader]
+
+
+def collect(
+    reloader: WatchmanReloader, quiet_s: float = 1.0, first_s: float = 15.0
+) -> list[ChangeSet]:
+    """Every batch until none arrives for `quiet_s` (the first may take up to `first_s`)."""
+    batches: list[ChangeSet] = []
+    timeout = first_s
+    while True:
+        batch = reloader.wait_for_changes(timeout)
+        if batch is None:
+            return batches
+        batches.append(batch)
+        timeout = quiet_s
+
+
+def changes_of(batches: list[ChangeSet]) -> dict[Path, str]:
+    merged: dict[Path, str] = {}
+    for batch in batches:
+        for path, change in batch.changes.items():
+            merged[path] = change.name
+    return merged
+
+
+class BatchRecorder:
+    """Reads batches as they are released, as the supervisor does, so that each one counts."""
+
+    def __init__(self, reloader: WatchmanReloader) -> None:
+        self.reloader = reloader
+        self.batches: list[ChangeSet] = []
+        self.last_at = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.reloader.wait_for_changes(0.05)
+            if batch is not None:
+                self.batches.append(batch)
+                self.last_at = time.monotonic()
+
+    def settle(self, quiet_s: float = 2.0, timeout_s: float = 30.0) -> list[ChangeSet]:
+        """Wait for a first batch, then until none came for `quiet_s`; stop and return them."""
+        try:
+            wait_for(lambda: self.batches, timeout_s=timeout_s, message="a first batch")
+            wait_for(
+                lambda: time.monotonic() - self.last_at >= quiet_s,
+                timeout_s=timeout_s,
+                message="the batches to stop",
+            )
+        finally:
+            self._stop.set()
+            self._thread.join(5)
+        return self.batches

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WatchmanDaemon
 from tests.programs.harness import clean_environ, interrupt_at_teardown
-from tests.support import PYTHON, Spawned, wait_for
+from tests.support import PYTHON, Spawned, WatchmanDaemon, wait_for
 from watchreload.mounts import (
     MOUNTINFO,
     Mount,
