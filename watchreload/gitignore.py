@@ -1,0 +1,183 @@
+"""The project's git ignore rules: `.gitignore` files at every level and `.git/info/exclude`.
+
+Rules are read with pathspec's `GitIgnoreSpec` (git's own pattern semantics) and apply inside a
+git working tree only, as git applies them: a `.gitignore` speaks for its own directory and
+everything below it, a deeper file overrides a shallower one, `.git/info/exclude` comes last
+(weakest), and nothing inside an ignored directory can be re-included by a `!` rule. The user's
+global excludes file (`core.excludesFile`) is not read: it describes the user's editor and
+machine, not the project.
+
+Files are read lazily, the first time a path below their directory is asked about, and kept until
+`refresh()` finds that one of them was written, created or removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+logger = logging.getLogger(__name__)
+
+IGNORE_FILE_NAME = ".gitignore"
+EXCLUDE_FILE = Path("info", "exclude")  # inside the git directory
+
+FileSignature = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: no such file
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """One ignore file and the directory its patterns are relative to."""
+
+    path: Path
+    base: Path
+    signature: FileSignature
+    spec: pathspec.GitIgnoreSpec | None  # None: the file does not exist or holds no pattern
+
+    def verdict(self, path: Path, is_dir: bool) -> bool | None:
+        """True: ignored, False: re-included by a `!` rule, None: no rule here speaks of it."""
+        if self.spec is None:
+            return None
+        relative = path.relative_to(self.base).as_posix()
+        return self.spec.check_file(relative + "/" if is_dir else relative).include
+
+
+def _signature(path: Path) -> FileSignature:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _read_rules(path: Path, base: Path) -> RuleFile:
+    signature = _signature(path)
+    if signature is None:
+        return RuleFile(path, base, None, None)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        logger.warning("cannot read %s (%s); its ignore rules are not applied", path, exc)
+        return RuleFile(path, base, signature, None)
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return RuleFile(path, base, signature, spec if spec.patterns else None)
+
+
+def _common_git_dir(top: Path) -> Path:
+    """The git directory holding `info/exclude` for the work tree at `top`.
+
+    `.git` is that directory, or a `gitdir:` file (a linked work tree, a submodule) naming one,
+    which in a linked work tree names the shared directory in its `commondir` file.
+    """
+    dot_git = top / ".git"
+    try:
+        text = dot_git.read_text(encoding="utf-8") if dot_git.is_file() else ""
+    except OSError:
+        text = ""
+    if not text.startswith("gitdir:"):
+        return dot_git
+    git_dir = top / text.removeprefix("gitdir:").strip()
+    try:
+        return git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return git_dir
+
+
+class GitIgnoreRules:
+    """Answers "does git ignore this path?" for absolute paths, under any number of work trees."""
+
+    def __init__(self) -> None:
+        self._tops: dict[Path, Path | None] = {}  # directory -> its work tree's top, if any
+        self._rule_files: dict[Path, RuleFile] = {}  # directory -> its .gitignore
+        self._excludes: dict[Path, RuleFile] = {}  # work tree top -> .git/info/exclude
+        self._dir_verdicts: dict[Path, bool] = {}  # directory -> ignored, while rules stand
+
+    def ignores(self, path: Path, *, is_dir: bool = False) -> bool:
+        """True when git ignores `path` (absolute), or a directory holding it."""
+        top = self._top_of(path if is_dir else path.parent)
+        if top is None or path == top:
+            return False
+        if is_dir:
+            return self._ignores_dir(path, top)
+        if path.parent != top and self._ignores_dir(path.parent, top):
+            return True
+        return self._verdict(path, False, top)
+
+    def ignore_files(self) -> list[Path]:
+        """Every ignore file read so far (existing or not): the files whose edits change rules."""
+        return [r.path for r in (*self._rule_files.values(), *self._excludes.values())]
+
+    def is_ignore_file(self, path: Path) -> bool:
+        return path.name == IGNORE_FILE_NAME or any(r.path == path for r in self._excludes.values())
+
+    def refresh(self) -> bool:
+        """Re-read ignore files that were written, created or removed; True when any was."""
+        changed = False
+        for rules in (self._rule_files, self._excludes):
+            for directory, rule_file in list(rules.items()):
+                if _signature(rule_file.path) != rule_file.signature:
+                    rules[directory] = _read_rules(rule_file.path, rule_file.base)
+                    changed = True
+        if changed:
+            self._dir_verdicts.clear()
+            logger.info("git ignore rules changed; applying them from now on")
+        return changed
+
+    def filter(self, paths: Iterable[Path]) -> list[Path]:
+        """The paths that git does not ignore."""
+        return [p for p in paths if not self.ignores(p)]
+
+    # -- inner workings --------------------------------------------------------------------------
+
+    def _ignores_dir(self, directory: Path, top: Path) -> bool:
+        known = self._dir_verdicts.get(directory)
+        if known is not None:
+            return known
+        parent = directory.parent
+        verdict = (parent != top and self._ignores_dir(parent, top)) or self._verdict(
+            directory, True, top
+        )
+        self._dir_verdicts[directory] = verdict
+        return verdict
+
+    def _verdict(self, path: Path, is_dir: bool, top: Path) -> bool:
+        """The last rule that speaks of `path`, deepest .gitignore first, then info/exclude."""
+        directory = path.parent
+        while True:
+            verdict = self._rule_file(directory).verdict(path, is_dir)
+            if verdict is not None:
+                return verdict
+            if directory == top:
+                break
+            directory = directory.parent
+        return bool(self._exclude_file(top).verdict(path, is_dir))
+
+    def _rule_file(self, directory: Path) -> RuleFile:
+        rule_file = self._rule_files.get(directory)
+        if rule_file is None:
+            rule_file = _read_rules(directory / IGNORE_FILE_NAME, directory)
+            self._rule_files[directory] = rule_file
+        return rule_file
+
+    def _exclude_file(self, top: Path) -> RuleFile:
+        rule_file = self._excludes.get(top)
+        if rule_file is None:
+            rule_file = _read_rules(_common_git_dir(top) / EXCLUDE_FILE, top)
+            self._excludes[top] = rule_file
+        return rule_file
+
+    def _top_of(self, directory: Path) -> Path | None:
+        if directory in self._tops:
+            return self._tops[directory]
+        if os.path.lexists(directory / ".git"):
+            top: Path | None = directory
+        elif directory.parent == directory:
+            top = None
+        else:
+            top = self._top_of(directory.parent)
+        self._tops[directory] = top
+        return top
