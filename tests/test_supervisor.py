@@ -21,15 +21,10 @@ import pytest
 from tests.programs.harness import CHILD, Watchreload, alive, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, wait_for
 from watchreload.changes import Change, ChangeSet
+from watchreload.command import CHANGES_ENV, CHANGES_FILE_ENV, changes_environment, check_command
 from watchreload.errors import CommandError, CommandNotExecutable, CommandNotFound, ReloaderFailed
-from watchreload.supervisor import (
-    CHANGES_ENV,
-    CHANGES_FILE_ENV,
-    Supervisor,
-    changes_environment,
-    check_command,
-    exit_status,
-)
+from watchreload.process import exit_status
+from watchreload.supervisor import Supervisor
 
 Spawn = Callable[..., Spawned]
 

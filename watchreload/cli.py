@@ -37,10 +37,11 @@ from typing import Any
 
 import click
 
+from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
 from watchreload.reloaders import BACKENDS, get_reloader
-from watchreload.supervisor import Supervisor, check_command
+from watchreload.supervisor import Supervisor
 
 logger = logging.getLogger("watchreload")
 
