@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 from watchreload.changes import ChangeSet
-from watchreload.errors import ConfigError, WatchreloadError
+from watchreload.errors import EXIT_ERROR, ConfigError, WatchreloadError
 from watchreload.modules import record_error_file
+from watchreload.process import STOP_TIMEOUT_S, ChildProcess, signals_handled
 from watchreload.reloaders import (
     DEFAULT_POLL_INTERVAL_S,
     BackendName,
@@ -35,7 +34,6 @@ RUN_MAIN_ENV = "WATCHRELOAD_RUN_MAIN"
 BACKEND_ENV = "WATCHRELOAD_BACKEND"
 POLL_INTERVAL_ENV = "WATCHRELOAD_POLL_INTERVAL"
 RELOAD_EXIT_CODE = 3
-CHILD_STOP_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 10.0
 
 
@@ -74,32 +72,21 @@ def restart_with_reloader() -> int:
     env = {**os.environ, RUN_MAIN_ENV: "true"}
     args = get_child_arguments()
     while True:
-        code = _run_child(args, env)
+        code = _run_child(ChildProcess(args, env=env, own_group=False, close_fds=False))
         if code != RELOAD_EXIT_CODE:
             return code
 
 
-def _run_child(args: list[str], env: dict[str, str]) -> int:
+def _run_child(child: ChildProcess) -> int:
     """Run one child. Ctrl-C reaches the child through the terminal; SIGTERM is passed on."""
-    child = subprocess.Popen(args, env=env, close_fds=False)
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        if child.poll() is None:
-            child.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                # The child got the same SIGINT from the terminal; give it time to finish.
-                try:
-                    return child.wait(CHILD_STOP_TIMEOUT_S)
-                except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                    child.kill()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    child.start()
+    with signals_handled({signal.SIGTERM: child.send_signal}):
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # The child got the same SIGINT from the terminal; give it time to finish.
+            code = child.stop(None, STOP_TIMEOUT_S)
+            return EXIT_ERROR if code is None else code
 
 
 def check_errors(func: Callable[..., Any]) -> Callable[..., Any]:
