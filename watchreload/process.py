@@ -6,6 +6,8 @@ a process group of its own and stops the whole group; library mode starts the pr
 the stop signal (or relies on one already delivered), waits up to the stop timeout for everything
 to exit, sends SIGKILL, and waits again, boundedly.
 
+`watching()` is the one "start the watcher, start the program once it is ready" sequence.
+
 This module is also the only one in the package that reads /proc. The tests and the benchmarks
 read it on their own on purpose: a leak check must not rely on the code it checks.
 """
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from watchreload.errors import CommandNotExecutable, CommandNotFound
 
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0  # from the stop signal to SIGKILL
 KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed child or group before giving up on it
 STOP_POLL_S = 0.02  # how often a stop looks at the child, and whether it is asked to hurry
+READY_TIMEOUT_S = 30.0  # start the program anyway if the watcher is not live by then
+WATCHER_JOIN_TIMEOUT_S = 2.0  # how long to wait for the watcher thread once it is asked to stop
 
 PROC = "/proc"
 
@@ -339,3 +343,47 @@ def signals_handled(handlers: Mapping[int, Callable[[int], None]]) -> Iterator[N
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# -- the watcher the program starts behind -------------------------------------------------------
+
+
+class Watcher(Protocol):
+    """What `watching()` needs of a reloader."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    def start(self) -> None: ...
+
+    def wait_until_ready(self, timeout_s: float) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout_s: float | None = None) -> None: ...
+
+
+@contextlib.contextmanager
+def watching(watcher: Watcher, starting: str) -> Iterator[None]:
+    """Start `watcher`, enter once it is ready (or after READY_TIMEOUT_S), stop and join it at exit.
+
+    What the block starts then sees no edit missed from its first moment; but a slow or broken
+    watcher must not hold it back for long (a failed one is reported by whoever reads its batches).
+    `starting` names what the block starts, for the warning.
+    """
+    watcher.start()
+    try:
+        if not watcher.wait_until_ready(READY_TIMEOUT_S) and watcher.error is None:
+            logger.warning(
+                "the %s watcher is still not ready after %gs; starting %s anyway",
+                watcher.name,
+                READY_TIMEOUT_S,
+                starting,
+            )
+        yield
+    finally:
+        watcher.stop()
+        watcher.join(WATCHER_JOIN_TIMEOUT_S)
