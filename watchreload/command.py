@@ -35,11 +35,13 @@ def check_command(command: Sequence[str], shell: bool = False) -> None:
     """Raise CommandNotFound / CommandNotExecutable before anything else starts."""
     if not command:
         raise CommandError(
-            "no command given; put it after '--', as in 'watchreload -- python app.py'"
+            "no command given; pass the command to run, such as ['python', 'app.py']"
         )
     if shell:
         if shutil.which("sh") is None:
-            raise CommandNotFound("--shell needs /bin/sh, which was not found; run without --shell")
+            raise CommandNotFound(
+                "the shell setting needs /bin/sh, which was not found; turn the shell setting off"
+            )
         return
     program = command[0]
     if os.sep in program:

@@ -146,11 +146,12 @@ class Supervisor:
         if source.error is not None:
             raise ReloaderFailed(
                 f"the file watcher stopped: {source.error}; restart watchreload "
-                "(or pass --backend=stat)"
+                "(or use the stat backend)"
             ) from source.error
         if source.should_stop:
             raise ReloaderFailed(
-                "the file watcher stopped unexpectedly; restart watchreload (with -v to see why)"
+                "the file watcher stopped unexpectedly; restart watchreload "
+                "(with verbose logging to see why)"
             )
         batch = source.wait_for_changes(POLL_S)
         if batch is not None and not self.stopping:
