@@ -21,15 +21,10 @@ import pytest
 from tests.programs.harness import CHILD, Watchreload, alive, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, wait_for
 from watchreload.changes import Change, ChangeSet
+from watchreload.command import CHANGES_ENV, CHANGES_FILE_ENV, changes_environment, check_command
 from watchreload.errors import CommandError, CommandNotExecutable, CommandNotFound, ReloaderFailed
-from watchreload.supervisor import (
-    CHANGES_ENV,
-    CHANGES_FILE_ENV,
-    Supervisor,
-    changes_environment,
-    check_command,
-    exit_status,
-)
+from watchreload.process import exit_status
+from watchreload.supervisor import Supervisor
 
 Spawn = Callable[..., Spawned]
 
@@ -87,6 +82,17 @@ def test_check_command() -> None:
     assert not_executable.value.exit_code == 126
     with pytest.raises(CommandError, match="no command"):
         check_command([])
+
+
+def test_messages_name_settings_not_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The CLI adds its flags to these; the library speaks of settings.
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sh on it
+    with pytest.raises(CommandNotFound, match="the shell setting needs /bin/sh") as no_shell:
+        check_command(["true"], shell=True)
+    with pytest.raises(CommandError) as no_command:
+        check_command([])
+    for error in (no_shell.value, no_command.value):
+        assert "--" not in str(error)
 
 
 # -- a Supervisor fed by a fake source ------------------------------------------------------
@@ -182,7 +188,7 @@ def test_one_restart_per_changeset_never_two_children(supervised: Callable[..., 
 
 def test_on_restart_runs_before_each_restart(supervised: Callable[..., Running]) -> None:
     calls: list[int] = []
-    run = supervised(on_restart=lambda: calls.append(len(run.records())))
+    run: Running = supervised(on_restart=lambda: calls.append(len(run.records())))
     run.wait_starts(1)
     assert calls == []
     run.source.batches.put(change("a.py"))
@@ -222,6 +228,7 @@ def test_source_failure_stops_the_child(supervised: Callable[..., Running]) -> N
     result = run.finish()
     assert isinstance(result, ReloaderFailed)
     assert "inotify limit reached" in str(result)
+    assert "the stat backend" in str(result) and "--" not in str(result)
     assert not alive(int(str(first["pid"])))
 
 
@@ -229,7 +236,9 @@ def test_source_that_stops_is_reported(supervised: Callable[..., Running]) -> No
     run = supervised()
     run.wait_starts(1)
     run.source.should_stop = True
-    assert isinstance(run.finish(), ReloaderFailed)
+    result = run.finish()
+    assert isinstance(result, ReloaderFailed)
+    assert "verbose" in str(result) and "-v" not in str(result)
 
 
 def test_command_not_found_at_first_start(tmp_path: Path) -> None:

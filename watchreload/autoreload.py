@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 from watchreload.changes import ChangeSet
-from watchreload.errors import ConfigError, WatchreloadError
+from watchreload.errors import EXIT_ERROR, ConfigError, WatchreloadError
 from watchreload.modules import record_error_file
+from watchreload.process import STOP_TIMEOUT_S, ChildProcess, signals_handled, watching
 from watchreload.reloaders import (
     DEFAULT_POLL_INTERVAL_S,
     BackendName,
@@ -35,8 +34,6 @@ RUN_MAIN_ENV = "WATCHRELOAD_RUN_MAIN"
 BACKEND_ENV = "WATCHRELOAD_BACKEND"
 POLL_INTERVAL_ENV = "WATCHRELOAD_POLL_INTERVAL"
 RELOAD_EXIT_CODE = 3
-CHILD_STOP_TIMEOUT_S = 5.0
-READY_TIMEOUT_S = 10.0
 
 
 def get_child_arguments() -> list[str]:
@@ -74,32 +71,21 @@ def restart_with_reloader() -> int:
     env = {**os.environ, RUN_MAIN_ENV: "true"}
     args = get_child_arguments()
     while True:
-        code = _run_child(args, env)
+        code = _run_child(ChildProcess(args, env=env, own_group=False, close_fds=False))
         if code != RELOAD_EXIT_CODE:
             return code
 
 
-def _run_child(args: list[str], env: dict[str, str]) -> int:
+def _run_child(child: ChildProcess) -> int:
     """Run one child. Ctrl-C reaches the child through the terminal; SIGTERM is passed on."""
-    child = subprocess.Popen(args, env=env, close_fds=False)
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        if child.poll() is None:
-            child.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                # The child got the same SIGINT from the terminal; give it time to finish.
-                try:
-                    return child.wait(CHILD_STOP_TIMEOUT_S)
-                except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                    child.kill()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    child.start()
+    with signals_handled({signal.SIGTERM: child.send_signal}):
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # The child got the same SIGINT from the terminal; give it time to finish.
+            code = child.stop(None, STOP_TIMEOUT_S)
+            return EXIT_ERROR if code is None else code
 
 
 def check_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,31 +110,21 @@ def run_reloader_in_child(
     reloader: BaseReloader, main_func: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> None:
     """Run `main_func` in a daemon thread and the reloader here; exit 3 on the first batch."""
-    reloader.start()
-    # Start the program once the watcher is live, so that an edit made as soon as the program is up
-    # is never missed; but a slow first crawl must not hold the program back for long.
-    if not reloader.wait_until_ready(READY_TIMEOUT_S) and reloader.error is None:
-        logger.warning(
-            "the %s watcher is not ready after %gs; starting anyway", reloader.name, READY_TIMEOUT_S
+    with watching(reloader, "the program"):
+        main_thread = threading.Thread(
+            target=check_errors(main_func),
+            args=args,
+            kwargs=kwargs,
+            name="watchreload-main",
+            daemon=True,
         )
-    main_thread = threading.Thread(
-        target=check_errors(main_func),
-        args=args,
-        kwargs=kwargs,
-        name="watchreload-main",
-        daemon=True,
-    )
-    main_thread.start()
-    try:
+        main_thread.start()
         while True:
             changes: ChangeSet | None = reloader.wait_for_changes(timeout_s=1.0)
             if changes is not None:
                 trigger_reload(changes.describe())
             if reloader.error is not None:
                 raise WatchreloadError(f"the {reloader.name} reloader failed: {reloader.error}")
-    finally:
-        reloader.stop()
-        reloader.join(timeout_s=2.0)
 
 
 def _poll_interval_from_env() -> float:

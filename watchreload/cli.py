@@ -37,14 +37,14 @@ from typing import Any
 
 import click
 
+from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
+from watchreload.process import watching
 from watchreload.reloaders import BACKENDS, get_reloader
-from watchreload.supervisor import Supervisor, check_command
+from watchreload.supervisor import Supervisor
 
 logger = logging.getLogger("watchreload")
-
-READY_TIMEOUT_S = 30.0  # start the command anyway if the watcher is not live by then
 
 
 class Failure(click.ClickException):
@@ -142,20 +142,8 @@ def supervise(config: Config) -> int:
         stop_timeout_s=config.stop_timeout_s,
         on_restart=_clear_screen if config.clear else None,
     )
-    reloader.start()
-    try:
-        # Start the command only once edits are seen, but never hang on a slow or broken watcher
-        # (a failed one is reported by the supervisor).
-        if not reloader.wait_until_ready(READY_TIMEOUT_S) and reloader.error is None:
-            logger.warning(
-                "the %s watcher is still not ready after %gs; starting the command anyway",
-                reloader.name,
-                READY_TIMEOUT_S,
-            )
+    with watching(reloader, "the command"):
         return supervisor.run(reloader)
-    finally:
-        reloader.stop()
-        reloader.join(2.0)
 
 
 CONTEXT_SETTINGS = {

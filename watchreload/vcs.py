@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watchreload.errors import GitHookError, WatchreloadError
+from watchreload.process import command_line, parent_of, pid_exists
 
 logger = logging.getLogger(__name__)
 
@@ -171,17 +172,8 @@ def _rebase_in_progress(git_dir: Path) -> bool:
 
 def _is_holder(pid: int) -> bool:
     """True when `pid` is a live holder process (not a stranger that reused a stale pid)."""
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    try:
-        if cmdline.exists():
-            args = cmdline.read_bytes().split(b"\0")
-            return HOLDER_MODULE.encode() in args and b"hold" in args
-        result = subprocess.run(
-            ["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return False
-    return HOLDER_MODULE in result.stdout and " hold " in result.stdout
+    args = command_line(pid)
+    return HOLDER_MODULE in args and "hold" in args
 
 
 def _read_pid(pidfile: Path) -> int | None:
@@ -214,34 +206,10 @@ def _sockpath() -> str | None:
     return str(value) if value else None
 
 
-def _parent_of(pid: int) -> int | None:
-    stat_file = Path(f"/proc/{pid}/stat")
-    try:
-        if stat_file.exists():
-            text = stat_file.read_text()
-            return int(text[text.rfind(")") + 2 :].split()[1])
-        result = subprocess.run(
-            ["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True, check=False
-        )
-        return int(result.stdout.strip())
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def enter(cwd: Path, max_hold_s: float = DEFAULT_MAX_HOLD_S) -> int:
     """Start a holder that asserts the state, and wait until it has (or has given up)."""
     # This process runs under the hook's shell, which git runs: the holder outlives neither git.
-    git_pid = _parent_of(os.getppid()) or os.getppid()
+    git_pid = parent_of(os.getppid()) or os.getppid()
     git_dir = _git_dir(cwd)
     pidfile = git_dir / PIDFILE_NAME
     pid = _read_pid(pidfile)
@@ -321,7 +289,7 @@ def hold(root: str, pidfile: Path, max_hold_s: float, git_pid: int) -> int:
         temporary.rename(pidfile)
         try:
             deadline = time.monotonic() + max_hold_s
-            while not done.wait(0.1) and time.monotonic() < deadline and _alive(git_pid):
+            while not done.wait(0.1) and time.monotonic() < deadline and pid_exists(git_pid):
                 pass
             client.query("state-leave", watch_root, STATE_NAME)
         finally:

@@ -1,0 +1,389 @@
+"""Process mechanics for both modes: start a child, stop it boundedly, read /proc, name statuses.
+
+`ChildProcess` is the one start → stop sequence. Command mode starts the command as the leader of
+a process group of its own and stops the whole group; library mode starts the program in our group
+(so that Ctrl-C in a terminal reaches it too) and stops only that child. Either way a stop sends
+the stop signal (or relies on one already delivered), waits up to the stop timeout for everything
+to exit, sends SIGKILL, and waits again, boundedly.
+
+`watching()` is the one "start the watcher, start the program once it is ready" sequence.
+
+This module is also the only one in the package that reads /proc. The tests and the benchmarks
+read it on their own on purpose: a leak check must not rely on the code it checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NamedTuple, Protocol
+
+from watchreload.errors import CommandNotExecutable, CommandNotFound
+
+logger = logging.getLogger(__name__)
+
+# Timeouts, declared once for both modes.
+STOP_TIMEOUT_S = 5.0  # from the stop signal to SIGKILL
+KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed child or group before giving up on it
+STOP_POLL_S = 0.02  # how often a stop looks at the child, and whether it is asked to hurry
+READY_TIMEOUT_S = 30.0  # start the program anyway if the watcher is not live by then
+WATCHER_JOIN_TIMEOUT_S = 2.0  # how long to wait for the watcher thread once it is asked to stop
+
+PROC = "/proc"
+
+
+# -- /proc -----------------------------------------------------------------------------------
+
+
+class ProcStat(NamedTuple):
+    """The fields of /proc/<pid>/stat that watchreload uses."""
+
+    pid: int
+    state: str
+    ppid: int
+    pgid: int
+    sid: int
+
+    @property
+    def live(self) -> bool:
+        """False for a zombie (or a dead task): it can't be killed, only reaped."""
+        return self.state not in ("Z", "X")
+
+
+def read_stat(pid: int | str) -> ProcStat | None:
+    """`pid`'s /proc/<pid>/stat, or None when it is gone or there is no /proc."""
+    try:
+        with open(f"{PROC}/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    # The command name, in parentheses, may contain spaces and parentheses: split after the last.
+    fields = text[text.rfind(")") + 2 :].split()
+    try:
+        return ProcStat(int(pid), fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
+    except (IndexError, ValueError):
+        return None
+
+
+def processes() -> Iterator[ProcStat]:
+    """Every process /proc lists (none where there is no /proc)."""
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit():
+            stat = read_stat(name)
+            if stat is not None:
+                yield stat
+
+
+def _ps(pid: int, field: str) -> str:
+    """One `ps` column for `pid` (where there is no /proc); "" when it is gone."""
+    try:
+        result = subprocess.run(
+            ["ps", "-p", str(pid), "-o", f"{field}="], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return result.stdout.strip()
+
+
+def parent_of(pid: int) -> int | None:
+    stat = read_stat(pid)
+    if stat is not None:
+        return stat.ppid
+    try:
+        return int(_ps(pid, "ppid"))
+    except ValueError:
+        return None
+
+
+def command_line(pid: int) -> list[str]:
+    """The arguments `pid` runs with; [] when it is gone."""
+    path = Path(PROC, str(pid), "cmdline")
+    if not path.exists():
+        return _ps(pid, "command").split()
+    try:
+        return [os.fsdecode(arg) for arg in path.read_bytes().split(b"\0") if arg]
+    except OSError:
+        return []
+
+
+def pid_exists(pid: int) -> bool:
+    """True while `pid` exists (a zombie too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process is in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir(PROC):
+        return True  # a zombie can't be told from a live process here
+    return any(stat.pgid == pgid and stat.live for stat in processes())
+
+
+# -- exit statuses ----------------------------------------------------------------------------
+
+
+def exit_status(returncode: int) -> int:
+    """A Popen returncode as a shell reports it: the code, or 128 + N for signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_status(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal_name(-returncode)}"
+    return f"exited with status {returncode}"
+
+
+def command_text(args: Sequence[str]) -> str:
+    """A command as a log line shows it: quoted, and cut at 60 characters."""
+    text = " ".join(args)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+# -- a child ----------------------------------------------------------------------------------
+
+
+def _never() -> bool:
+    return False
+
+
+class ChildProcess:
+    """One child process: `start()`, `wait()`, `stop(signal, timeout_s)`.
+
+    With `own_group` the child leads a new process group, and signals, `running()` and `stop()`
+    cover every process in that group (grandchildren included); otherwise only the child.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        own_group: bool = True,
+        shell: bool = False,
+        close_fds: bool = True,
+    ) -> None:
+        self.args = list(args)
+        self.env = None if env is None else dict(env)
+        self.own_group = own_group
+        self.shell = shell
+        self.close_fds = close_fds
+        self.name = command_text(self.args)
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._started().pid
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._popen is None:
+            raise RuntimeError(f"{self.name} was not started; call start() first")
+        return self._popen
+
+    def start(self) -> None:
+        """Start the child; raise CommandNotFound or CommandNotExecutable when it can't be run."""
+        args: str | list[str] = " ".join(self.args) if self.shell else self.args
+        program = self.args[0]
+        try:
+            self._popen = subprocess.Popen(
+                args,
+                shell=self.shell,
+                env=self.env,
+                close_fds=self.close_fds,
+                process_group=0 if self.own_group else None,
+            )
+        except FileNotFoundError as exc:
+            raise CommandNotFound(
+                f"command {program!r} not found; check the spelling or pass its full path"
+            ) from exc
+        except PermissionError as exc:
+            raise CommandNotExecutable(
+                f"command {program!r} cannot be run ({exc.strerror}); check its permissions"
+            ) from exc
+        except OSError as exc:  # e.g. ENOEXEC: a script without a #! line
+            raise CommandNotExecutable(
+                f"command {program!r} cannot be started ({exc.strerror or exc}); "
+                "run it through its interpreter"
+            ) from exc
+        logger.debug("started %s as pid %d", self.args, self._popen.pid)
+
+    def poll(self) -> int | None:
+        """The child's returncode once it has exited (its group may live on), else None."""
+        return self._started().poll()
+
+    def wait(self, timeout_s: float | None = None) -> int:
+        """Wait for the child itself; raise subprocess.TimeoutExpired after `timeout_s`."""
+        return self._started().wait(timeout_s)
+
+    def running(self) -> bool:
+        """True while the child runs, or with `own_group` while anything in its group does."""
+        popen = self._started()
+        return popen.poll() is None or (self.own_group and group_alive(popen.pid))
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the group (with `own_group`) or the child; nothing if it is gone."""
+        popen = self._started()
+        if self.own_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signum)
+        else:
+            popen.send_signal(signum)  # Popen does nothing once it has reaped the child
+
+    def stopped_by(self) -> int | None:
+        """The signal (SIGTTIN, SIGSTOP...) that holds the child stopped now, if any.
+
+        It only looks (WNOWAIT), so that Popen still collects the exit status later.
+        """
+        popen = self._started()
+        if popen.returncode is not None or not hasattr(os, "waitid"):
+            return None
+        try:
+            info = os.waitid(os.P_PID, popen.pid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return None
+        if info is None or info.si_code != os.CLD_STOPPED:
+            return None
+        return info.si_status
+
+    def stop(
+        self,
+        signum: int | None,
+        timeout_s: float = STOP_TIMEOUT_S,
+        hurry: Callable[[], bool] = _never,
+    ) -> int | None:
+        """Stop the child (and its group) boundedly; return its returncode, None if it survived.
+
+        Send `signum` (None: it has been delivered already, as Ctrl-C in a terminal is), wait up
+        to `timeout_s` for everything to exit, then SIGKILL and wait up to KILL_WAIT_S. The grace
+        period ends early once `hurry()` is true or on KeyboardInterrupt (asked twice).
+        """
+        popen = self._started()
+        if self.running():
+            if signum is not None:
+                self.send_signal(signum)
+                self.send_signal(signal.SIGCONT)  # a stopped process acts on it only now
+            hurried = self._wait_until_gone(timeout_s, hurry)
+            if self.running():
+                if hurried:
+                    logger.info("asked to stop again; sending SIGKILL to %s", self.name)
+                else:
+                    after = "" if signum is None else f" of {signal_name(signum)}"
+                    logger.info(
+                        "%s did not stop within %gs%s; sending SIGKILL", self.name, timeout_s, after
+                    )
+                self.send_signal(signal.SIGKILL)
+                self._wait_until_gone(KILL_WAIT_S, _never)
+        try:
+            return popen.wait(KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("pid %d survived SIGKILL; giving up on it", popen.pid)
+            return None
+
+    def _wait_until_gone(self, timeout_s: float, hurry: Callable[[], bool]) -> bool:
+        """Wait until nothing is running or `timeout_s` passed; True if told to hurry first."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while self.running() and time.monotonic() < deadline:
+                if hurry():
+                    return True
+                time.sleep(STOP_POLL_S)
+        except KeyboardInterrupt:
+            return True
+        return False
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def signals_handled(handlers: Mapping[int, Callable[[int], None]]) -> Iterator[None]:
+    """Call `handlers[signum](signum)` on those signals inside the block; restore at its end.
+
+    Only the main thread can install handlers: elsewhere this installs none.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def make(handler: Callable[[int], None]) -> Callable[[int, FrameType | None], None]:
+        return lambda signum, _frame: handler(signum)
+
+    previous = {signum: signal.signal(signum, make(h)) for signum, h in handlers.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# -- the watcher the program starts behind -------------------------------------------------------
+
+
+class Watcher(Protocol):
+    """What `watching()` needs of a reloader."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    def start(self) -> None: ...
+
+    def wait_until_ready(self, timeout_s: float) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout_s: float | None = None) -> None: ...
+
+
+@contextlib.contextmanager
+def watching(watcher: Watcher, starting: str) -> Iterator[None]:
+    """Start `watcher`, enter once it is ready (or after READY_TIMEOUT_S), stop and join it at exit.
+
+    What the block starts then sees no edit missed from its first moment; but a slow or broken
+    watcher must not hold it back for long (a failed one is reported by whoever reads its batches).
+    `starting` names what the block starts, for the warning.
+    """
+    watcher.start()
+    try:
+        if not watcher.wait_until_ready(READY_TIMEOUT_S) and watcher.error is None:
+            logger.warning(
+                "the %s watcher is still not ready after %gs; starting %s anyway",
+                watcher.name,
+                READY_TIMEOUT_S,
+                starting,
+            )
+        yield
+    finally:
+        watcher.stop()
+        watcher.join(WATCHER_JOIN_TIMEOUT_S)
