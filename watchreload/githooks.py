@@ -1,4 +1,4 @@
-"""Kept so that git hooks installed by watchreload 0.1.0 (`python -m watchreload.githooks`) still run."""
+"""Kept so that git hooks installed by watchreload 0.1.0 (`-m watchreload.githooks`) still run."""
 
 import sys
 
