@@ -226,80 +226,109 @@ def measure_command(
         result["first_child_s"] = first[0][0] - started
         _settle(log, QUIET_S, 30.0)
 
-        latencies: list[float] = []
-        missed = 0
-        targets = rng.sample(manifest.source_py[mode.burst_files :], mode.e2e_edits)
-        for n, rel in enumerate(targets):
-            if not proc.alive():
-                raise RuntimeError(f"{command.name} exited:\n{proc.log_tail()}")
-            t_edit = time.monotonic()
-            append(root / rel, f"# e2e edit {n}\n")
-            try:
-                new = wait_until(
-                    lambda t=t_edit: [s for s in _starts(log) if s[0] > t],
-                    EDIT_TIMEOUT_S,
-                    "a new child",
-                )
-            except Deadline:
-                missed += 1
-                continue
-            latencies.append(new[0][0] - t_edit)
-            _settle(log, 0.5, 10.0)
-            time.sleep(rng.uniform(0.05, 0.3))
-        result.update(
-            edits=mode.e2e_edits,
-            missed=missed,
-            p50_ms=None if not latencies else 1000 * (percentile(latencies, 0.5) or 0),
-            p95_ms=None if not latencies else 1000 * (percentile(latencies, 0.95) or 0),
-            all_ms=[round(x * 1000, 1) for x in latencies],
-        )
+        result.update(_edit_to_child(command, proc, log, manifest, mode, rng))
 
         _settle(log, QUIET_S, 30.0)
-        t0 = time.monotonic()
-        for n, rel in enumerate(manifest.source_py[: mode.burst_files]):
-            append(root / rel, f"# e2e rewrite {n}\n")
-        t1 = time.monotonic()
-        # watchmedo takes seconds to work through a burst's events: wait for a long quiet spell
-        result["burst_settled"] = _settle(log, BURST_QUIET_S, BURST_TIMEOUT_S)
-        t_reset = time.monotonic()
-        after = [s for s in _starts(log) if t0 <= s[0] < t_reset]
-        result["burst_restarts"] = len(after)
-        result["burst_spawned"] = sampler.spawned_between(t0, t_reset)
-        result["burst_spawning_at_end"] = sampler.spawned_between(t_reset - 2.0, t_reset) > 0
-        result["burst_last_after_end_s"] = round(after[-1][0] - t1, 3) if after else None
-        result["supervisor_alive"] = proc.alive()
-        if not proc.alive():
-            lines = [x for x in proc.log_tail(40).splitlines() if x.strip()]
-            result["supervisor_exit"] = (
-                f"exited {proc.popen.returncode}: {lines[-1] if lines else ''}"
-            )
+        result.update(_burst_restarts(proc, log, sampler, manifest, mode))
         git(root, "reset", "-q", "--hard")
         if proc.alive():
             _settle(log, BURST_QUIET_S, BURST_TIMEOUT_S)
 
-        starts = _starts(log)
-        old = [
-            (kind, pid)
-            for _, c, g in starts[:-1]
-            for kind, pid in (("child", c), ("grandchild", g))
-        ]
-        result["children_started"] = len(starts)
-        result["survivors"] = [
-            f"{kind} {pid}" for kind, pid in old if pid_alive(pid) and _ours(pid)
-        ]
+        result.update(_survivors(log))
     finally:
         if sampler is not None:
             sampler.stop()
         if proc is not None:
             proc.stop()
-        for _, child, grandchild in _starts(log):
-            for pid in (child, grandchild):
-                if pid_alive(pid) and _ours(pid):
-                    os.kill(pid, 9)
+        _kill_ours(log)
         if daemon is not None:
             daemon.stop()
         reset_tree(manifest)
     return result
+
+
+def _edit_to_child(
+    command: Command,
+    proc: Spawned,
+    log: Path,
+    manifest: Manifest,
+    mode: Mode,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Single-file edits, each timed from just before the write to the next child's start."""
+    root = Path(manifest.root)
+    latencies: list[float] = []
+    missed = 0
+    targets = rng.sample(manifest.source_py[mode.burst_files :], mode.e2e_edits)
+    for n, rel in enumerate(targets):
+        if not proc.alive():
+            raise RuntimeError(f"{command.name} exited:\n{proc.log_tail()}")
+        t_edit = time.monotonic()
+        append(root / rel, f"# e2e edit {n}\n")
+        try:
+            new = wait_until(
+                lambda t=t_edit: [s for s in _starts(log) if s[0] > t],
+                EDIT_TIMEOUT_S,
+                "a new child",
+            )
+        except Deadline:
+            missed += 1
+            continue
+        latencies.append(new[0][0] - t_edit)
+        _settle(log, 0.5, 10.0)
+        time.sleep(rng.uniform(0.05, 0.3))
+    return {
+        "edits": mode.e2e_edits,
+        "missed": missed,
+        "p50_ms": None if not latencies else 1000 * (percentile(latencies, 0.5) or 0),
+        "p95_ms": None if not latencies else 1000 * (percentile(latencies, 0.95) or 0),
+        "all_ms": [round(x * 1000, 1) for x in latencies],
+    }
+
+
+def _burst_restarts(
+    proc: Spawned, log: Path, sampler: ChildSampler, manifest: Manifest, mode: Mode
+) -> dict[str, Any]:
+    """Rewrite burst_files watched files at once: how many children that started, and when."""
+    root = Path(manifest.root)
+    figures: dict[str, Any] = {}
+    t0 = time.monotonic()
+    for n, rel in enumerate(manifest.source_py[: mode.burst_files]):
+        append(root / rel, f"# e2e rewrite {n}\n")
+    t1 = time.monotonic()
+    # watchmedo takes seconds to work through a burst's events: wait for a long quiet spell
+    figures["burst_settled"] = _settle(log, BURST_QUIET_S, BURST_TIMEOUT_S)
+    t_reset = time.monotonic()
+    after = [s for s in _starts(log) if t0 <= s[0] < t_reset]
+    figures["burst_restarts"] = len(after)
+    figures["burst_spawned"] = sampler.spawned_between(t0, t_reset)
+    figures["burst_spawning_at_end"] = sampler.spawned_between(t_reset - 2.0, t_reset) > 0
+    figures["burst_last_after_end_s"] = round(after[-1][0] - t1, 3) if after else None
+    figures["supervisor_alive"] = proc.alive()
+    if not proc.alive():
+        lines = [x for x in proc.log_tail(40).splitlines() if x.strip()]
+        figures["supervisor_exit"] = f"exited {proc.popen.returncode}: {lines[-1] if lines else ''}"
+    return figures
+
+
+def _survivors(log: Path) -> dict[str, Any]:
+    """Children started in all, and which child or grandchild of an earlier start is alive."""
+    starts = _starts(log)
+    old = [
+        (kind, pid) for _, c, g in starts[:-1] for kind, pid in (("child", c), ("grandchild", g))
+    ]
+    return {
+        "children_started": len(starts),
+        "survivors": [f"{kind} {pid}" for kind, pid in old if pid_alive(pid) and _ours(pid)],
+    }
+
+
+def _kill_ours(log: Path) -> None:
+    """SIGKILL every logged child and grandchild still alive (after checking it is ours)."""
+    for _, child, grandchild in _starts(log):
+        for pid in (child, grandchild):
+            if pid_alive(pid) and _ours(pid):
+                os.kill(pid, 9)
 
 
 def measure_all(

@@ -208,78 +208,18 @@ def measure_watcher(
         stream = EventStream(proc)
 
         # 1. start to first detected change: touch the probe until something is reported
-        probe = root / manifest.probe
-        deadline = started + timing.ready_timeout_s
-        i = 0
-        while not stream.poll():
-            if time.monotonic() > deadline:
-                raise Deadline(f"{spec.name} reported nothing within {timing.ready_timeout_s}s")
-            append(probe, f"# probe {i}\n")
-            i += 1
-            time.sleep(0.1)
-        result["ready_s"] = stream.events[0].t - started
+        result["ready_s"] = _first_change(stream, root / manifest.probe, started, timing, spec)
         stream.settle(timing.quiet_s, timing.burst_timeout_s)
 
         # 2. change-to-notification latency over single-file edits
-        files_lat: list[float] = []
-        batch_lat: list[float] = []
-        missed = 0
-        targets = rng.sample(manifest.source_py[mode.burst_files :], mode.edits)
-        for n, rel in enumerate(targets):
-            path = root / rel
-            key = str(path)
-            t_edit = time.monotonic()
-            append(path, f"# edit {n}\n")
-            try:
-                # every watcher ends a notification with a B line; Django prints its B only at
-                # the end of the tick (after its sleep), stamped with the time of its first file
-                wait_until(
-                    lambda t=t_edit, k=key: [e for e in stream.since(t, "B") if k in e.paths],
-                    timeout_s=timing.edit_timeout_s,
-                    what=f"a notification for {rel}",
-                )
-            except Deadline:
-                missed += 1
-                continue
-            hits = [e for e in stream.since(t_edit) if key in e.paths]
-            files_lat.append(min(e.t for e in hits) - t_edit)
-            batch_lat.append(min(e.t for e in hits if e.kind == "B") - t_edit)
-            time.sleep(rng.uniform(*timing.jitter_s))
-        result["latency_ms"] = {
-            "p50": _ms(percentile(files_lat, 0.5)),
-            "p95": _ms(percentile(files_lat, 0.95)),
-            "batch_p50": _ms(percentile(batch_lat, 0.5)),
-            "batch_p95": _ms(percentile(batch_lat, 0.95)),
-            "all": [round(x * 1000, 2) for x in files_lat],
-        }
-        result["edits"] = mode.edits
-        result["missed"] = missed
+        result.update(_edit_latencies(stream, manifest, mode, timing, rng))
 
         # 3. idle CPU of the watcher and of the daemon
         stream.settle(timing.quiet_s, timing.burst_timeout_s)
-        t_idle = time.monotonic()
-        cpu0 = cpu_seconds(proc.pid)
-        daemon_cpu0 = cpu_seconds(daemon.pid) if daemon else 0.0
-        time.sleep(mode.idle_s)
-        elapsed = time.monotonic() - t_idle
-        result["idle_cpu_pct"] = 100 * (cpu_seconds(proc.pid) - cpu0) / elapsed
-        if daemon is not None:
-            result["daemon_idle_cpu_pct"] = 100 * (cpu_seconds(daemon.pid) - daemon_cpu0) / elapsed
-        result["idle_notifications"] = len(stream.since(t_idle, "B"))
+        result.update(_idle(stream, proc, daemon, mode))
 
         # 4. writes under ignored directories: node_modules/, .venv/, __pycache__/
-        t_ignored = time.monotonic()
-        for rel in ignored_edit_targets(manifest):
-            append(root / rel, "# bench edit\n")
-        for k, directory in enumerate(manifest.pycache_dirs[:10]):
-            (root / directory / f"{SCRATCH_PREFIX}{k}.cpython-311.pyc").write_bytes(b"\0pyc\0")
-        time.sleep(timing.quiet_s + 0.5)
-        ignored = stream.since(t_ignored)
-        result["ignored"] = {
-            "writes": len(ignored_edit_targets(manifest)) + min(10, len(manifest.pycache_dirs)),
-            "batches": sum(1 for e in ignored if e.kind == "B"),
-            "files": _files_reported(ignored),
-        }
+        result["ignored"] = _ignored_writes(stream, manifest, timing)
         reset_tree(manifest)
         stream.settle(timing.quiet_s, timing.burst_timeout_s)
 
@@ -309,6 +249,97 @@ def measure_watcher(
             daemon.stop()
         reset_tree(manifest)
     return result
+
+
+def _first_change(
+    stream: EventStream, probe: Path, started: float, timing: Timing, spec: WatcherSpec
+) -> float:
+    """Append to the probe every 100 ms until the worker reports something; seconds from start."""
+    deadline = started + timing.ready_timeout_s
+    i = 0
+    while not stream.poll():
+        if time.monotonic() > deadline:
+            raise Deadline(f"{spec.name} reported nothing within {timing.ready_timeout_s}s")
+        append(probe, f"# probe {i}\n")
+        i += 1
+        time.sleep(0.1)
+    return stream.events[0].t - started
+
+
+def _edit_latencies(
+    stream: EventStream, manifest: Manifest, mode: Mode, timing: Timing, rng: random.Random
+) -> dict[str, Any]:
+    """Single-file edits, each timed to its first notification and to its batch."""
+    root = Path(manifest.root)
+    files_lat: list[float] = []
+    batch_lat: list[float] = []
+    missed = 0
+    targets = rng.sample(manifest.source_py[mode.burst_files :], mode.edits)
+    for n, rel in enumerate(targets):
+        path = root / rel
+        key = str(path)
+        t_edit = time.monotonic()
+        append(path, f"# edit {n}\n")
+        try:
+            # every watcher ends a notification with a B line; Django prints its B only at
+            # the end of the tick (after its sleep), stamped with the time of its first file
+            wait_until(
+                lambda t=t_edit, k=key: [e for e in stream.since(t, "B") if k in e.paths],
+                timeout_s=timing.edit_timeout_s,
+                what=f"a notification for {rel}",
+            )
+        except Deadline:
+            missed += 1
+            continue
+        hits = [e for e in stream.since(t_edit) if key in e.paths]
+        files_lat.append(min(e.t for e in hits) - t_edit)
+        batch_lat.append(min(e.t for e in hits if e.kind == "B") - t_edit)
+        time.sleep(rng.uniform(*timing.jitter_s))
+    return {
+        "latency_ms": {
+            "p50": _ms(percentile(files_lat, 0.5)),
+            "p95": _ms(percentile(files_lat, 0.95)),
+            "batch_p50": _ms(percentile(batch_lat, 0.5)),
+            "batch_p95": _ms(percentile(batch_lat, 0.95)),
+            "all": [round(x * 1000, 2) for x in files_lat],
+        },
+        "edits": mode.edits,
+        "missed": missed,
+    }
+
+
+def _idle(
+    stream: EventStream, proc: Spawned, daemon: WatchmanDaemon | None, mode: Mode
+) -> dict[str, Any]:
+    """CPU of the worker (and its daemon) over `mode.idle_s` with nothing changing."""
+    figures: dict[str, Any] = {}
+    t_idle = time.monotonic()
+    cpu0 = cpu_seconds(proc.pid)
+    daemon_cpu0 = cpu_seconds(daemon.pid) if daemon else 0.0
+    time.sleep(mode.idle_s)
+    elapsed = time.monotonic() - t_idle
+    figures["idle_cpu_pct"] = 100 * (cpu_seconds(proc.pid) - cpu0) / elapsed
+    if daemon is not None:
+        figures["daemon_idle_cpu_pct"] = 100 * (cpu_seconds(daemon.pid) - daemon_cpu0) / elapsed
+    figures["idle_notifications"] = len(stream.since(t_idle, "B"))
+    return figures
+
+
+def _ignored_writes(stream: EventStream, manifest: Manifest, timing: Timing) -> dict[str, int]:
+    """Appends under node_modules/ and .venv/ and new .pyc files: what was reported of them."""
+    root = Path(manifest.root)
+    t_ignored = time.monotonic()
+    for rel in ignored_edit_targets(manifest):
+        append(root / rel, "# bench edit\n")
+    for k, directory in enumerate(manifest.pycache_dirs[:10]):
+        (root / directory / f"{SCRATCH_PREFIX}{k}.cpython-311.pyc").write_bytes(b"\0pyc\0")
+    time.sleep(timing.quiet_s + 0.5)
+    ignored = stream.since(t_ignored)
+    return {
+        "writes": len(ignored_edit_targets(manifest)) + min(10, len(manifest.pycache_dirs)),
+        "batches": sum(1 for e in ignored if e.kind == "B"),
+        "files": _files_reported(ignored),
+    }
 
 
 def _ms(seconds: float | None) -> float | None:
