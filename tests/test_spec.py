@@ -14,7 +14,15 @@ import pytest
 from tests.support import without_file_privileges
 from watchreload.errors import ConfigError
 from watchreload.scan import scan_files
-from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, glob_matches
+from watchreload.spec import (
+    DEFAULT_IGNORE_PATTERNS,
+    GlobToken,
+    IgnoreMatcher,
+    WatchSpec,
+    compile_glob,
+    glob_matches,
+    tokenize_glob,
+)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +99,36 @@ def test_path_patterns_match_the_whole_relative_path() -> None:
 
 def test_default_ignores_can_be_turned_off() -> None:
     assert not IgnoreMatcher(()).ignores_path("node_modules/x.py")
+
+
+def test_tokens_say_which_double_stars_are_whole_segments() -> None:
+    assert [t.kind for t in tokenize_glob("**/a**b/**")] == [
+        "globstar_dir",
+        "literal",
+        "star",
+        "literal",
+        "literal",
+        "globstar_end",
+    ]
+    assert [t.text for t in tokenize_glob("**/a**b/**")] == ["**/", "a", "**", "b", "/", "**"]
+
+
+def test_tokens_keep_their_pattern_text() -> None:
+    pattern = "[!a-c]?\\*[]x]*.py"
+    tokens = tokenize_glob(pattern)
+    assert "".join(t.text for t in tokens) == pattern
+    assert tokens[0] == GlobToken("class", "[!a-c]", "a-c", negate=True)
+    assert tokens[1] == GlobToken("any", "?")
+    assert tokens[2] == GlobToken("literal", "\\*", "*")
+    assert tokens[3] == GlobToken("class", "[]x]", "]x")
+
+
+@pytest.mark.parametrize("pattern", ["[abc", "trailing\\"])
+def test_the_tokenizer_rejects_what_compile_glob_rejects(pattern: str) -> None:
+    with pytest.raises(ConfigError, match="glob"):
+        tokenize_glob(pattern)
+    with pytest.raises(ConfigError, match="glob"):
+        compile_glob(pattern)
 
 
 def _make_tree(root: Path, files: list[str]) -> None:

@@ -43,7 +43,7 @@ from watchreload.reloaders.stat import (
     written_since,
 )
 from watchreload.scan import Signature
-from watchreload.spec import WatchSpec
+from watchreload.spec import GlobToken, WatchSpec, tokenize_glob
 from watchreload.vcs import DEFERRED_STATES
 
 logger = logging.getLogger(__name__)
@@ -117,41 +117,19 @@ def escape_wildmatch(text: str) -> str:
     return "".join(f"\\{c}" if c in _WILDMATCH_SPECIAL else c for c in text)
 
 
+def _wildmatch_text(token: GlobToken) -> str:
+    # spec.py reads a `**` that is not a whole path segment like `*`; Watchman's wildmatch would
+    # then match nothing, so it is written as `*`.
+    return "*" if token.kind == "star" else token.text
+
+
 def to_wildmatch(pattern: str) -> str:
     """Rewrite a watchreload glob so that Watchman's wildmatch reads it the way spec.py does.
 
     The one difference: spec.py treats a `**` that is not a whole path segment like `*`, whereas
     Watchman's wildmatch then matches nothing. Everything else is passed through unchanged.
     """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if j < n and pattern[j] in "!^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            out.append(pattern[i : j + 1])
-            i = j + 1
-            continue
-        if pattern.startswith("**", i):
-            at_start = i == 0 or pattern[i - 1] == "/"
-            j = i + 2
-            at_end = j == n or pattern[j] == "/"
-            out.append("**" if at_start and at_end else "*")
-            i = j
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    return "".join(map(_wildmatch_text, tokenize_glob(pattern)))
 
 
 def _match(pattern: str) -> list[Any]:
