@@ -20,8 +20,9 @@ from tests.support import (
 )
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders import get_reloader
-from watchreload.reloaders.stat import StatReloader, diff_snapshots
+from watchreload.reloaders.stat import StatReloader
 from watchreload.reloaders.watchman import WatchmanReloader, to_wildmatch
+from watchreload.scan import diff_snapshots
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS
 from watchreload.vcs import STATE_NAME
 

@@ -35,14 +35,8 @@ from typing import Any
 from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change
 from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders.base import BaseReloader
-from watchreload.reloaders.stat import (
-    Snapshot,
-    StatReloader,
-    diff_snapshots,
-    signature_of,
-    written_since,
-)
-from watchreload.scan import Signature
+from watchreload.reloaders.stat import StatReloader
+from watchreload.scan import Signature, Snapshot, diff_snapshots, signature_of, written_since
 from watchreload.spec import GlobToken, WatchSpec, tokenize_glob
 from watchreload.vcs import DEFERRED_STATES
 
