@@ -238,13 +238,13 @@ class WatchmanReloader(BaseReloader):
         if session is not None:
             session.close()
 
-    def _query_session(self) -> Session:
+    def _live_session(self) -> Session:
         session = self._session
         assert session is not None
         return session
 
     def _watch_project(self, directory: str) -> tuple[str, str]:
-        return self._query_session().watch_project(directory)
+        return self._live_session().watch_project(directory)
 
     def _update_subscriptions(self, *, force: bool) -> None:
         """(Re)subscribe where the spec changed; on a new session resubscribe every root."""
@@ -255,7 +255,7 @@ class WatchmanReloader(BaseReloader):
             self._spec_ns = spec_ns
             return
         self._spec = spec
-        session = self._query_session()
+        session = self._live_session()
         plans = self._plan(spec, session)
         for root in list(self._subs):
             if root not in plans:
