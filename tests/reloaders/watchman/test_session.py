@@ -35,6 +35,7 @@ def test_unreachable_socket_names_the_socket(
     assert (
         str(bogus) in message and "WATCHMAN_SOCK" in message and "did not answer after" in message
     )
+    assert message.endswith("or use the stat backend")  # library messages name no CLI flag
 
 
 @pytest.mark.watchman
@@ -65,7 +66,7 @@ def test_an_old_daemon_is_named_with_the_version_needed() -> None:
         check_version({"version": "4.7.0", "capabilities": ALL_CAPABILITIES})
     assert str(excinfo.value) == (
         "Watchman 4.7.0 is too old; watchreload needs 4.9 or newer "
-        "(upgrade it, or use --backend=stat)"
+        "(upgrade it, or use the stat backend)"
     )
 
 
@@ -76,7 +77,7 @@ def test_missing_capabilities_are_named() -> None:
         check_version({"version": "4.9.0", "capabilities": capabilities})
     assert str(excinfo.value) == (
         "Watchman 4.9.0 lacks the capabilities relative_root, wildmatch; upgrade it, "
-        "or use --backend=stat"
+        "or use the stat backend"
     )
 
 

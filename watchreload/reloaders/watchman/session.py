@@ -48,7 +48,7 @@ def import_pywatchman() -> ModuleType:
     except ImportError as exc:
         raise WatchmanUnavailable(
             f"pywatchman cannot be imported ({exc}); install it with 'pip install pywatchman' "
-            "or use --backend=stat"
+            "or use the stat backend"
         ) from exc
 
 
@@ -73,7 +73,7 @@ def check_availability(timeout_s: float = 5.0) -> None:
     if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
         raise WatchmanUnavailable(
             "the watchman binary is not on PATH and WATCHMAN_SOCK is not set; install Watchman "
-            "('apt-get install watchman', 'brew install watchman') or use --backend=stat"
+            "('apt-get install watchman', 'brew install watchman') or use the stat backend"
         )
     started = time.monotonic()
     try:
@@ -87,7 +87,7 @@ def check_availability(timeout_s: float = 5.0) -> None:
         raise WatchmanUnavailable(
             f"the Watchman daemon at {describe_socket()} did not answer after {elapsed:.1f}s "
             f"(timeout {timeout_s:g}s): {exc}; start it with 'watchman version', fix "
-            "WATCHMAN_SOCK, or use --backend=stat"
+            "WATCHMAN_SOCK, or use the stat backend"
         ) from exc
     check_version(result)
 
@@ -99,14 +99,14 @@ def check_version(result: dict[str, Any]) -> None:
         wanted = ".".join(map(str, MIN_VERSION))
         raise WatchmanUnavailable(
             f"Watchman {version} is too old; watchreload needs {wanted} or newer "
-            "(upgrade it, or use --backend=stat)"
+            "(upgrade it, or use the stat backend)"
         )
     capabilities = result.get("capabilities") or {}
     missing = [name for name in REQUIRED_CAPABILITIES if not capabilities.get(name)]
     if missing:
         raise WatchmanUnavailable(
             f"Watchman {version} lacks the capabilities {', '.join(missing)}; upgrade it, "
-            "or use --backend=stat"
+            "or use the stat backend"
         )
 
 
