@@ -24,7 +24,8 @@ def main(argv: list[str]) -> int:
 
     from django.utils import autoreload
 
-    from watchreload.reloaders.stat import StatReloader, diff_snapshots
+    from watchreload.reloaders.stat import StatReloader
+    from watchreload.scan import diff_snapshots
 
     autoreload.iter_all_python_module_files = lambda: frozenset()
 

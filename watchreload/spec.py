@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from watchreload.errors import ConfigError
 
@@ -55,6 +56,102 @@ DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
 )
 
 
+GlobTokenKind = Literal["literal", "star", "any", "class", "globstar_dir", "globstar_end"]
+
+
+@dataclass(frozen=True)
+class GlobToken:
+    """One piece of a glob: `text` is the pattern text it came from.
+
+    `star` is `*`, or a `**` that is not a whole path segment (which means `*`); `globstar_dir`
+    is a `**/` that starts a segment (zero or more directories, the `/` included); `globstar_end`
+    is a trailing `**` that starts a segment (everything below). For a `literal` (a character or an
+    escaped one) `value` is the character; for a `class` it is the body between the brackets,
+    without the `!` or `^` that `negate` stands for.
+    """
+
+    kind: GlobTokenKind
+    text: str
+    value: str = ""
+    negate: bool = False
+
+
+@functools.lru_cache(maxsize=512)
+def tokenize_glob(pattern: str) -> tuple[GlobToken, ...]:
+    """Split a wildmatch glob into tokens; both the matcher and the Watchman translation read these.
+
+    Raises ConfigError for an unclosed `[` or a trailing lone `\\`.
+    """
+    tokens: list[GlobToken] = []
+    i = 0
+    while i < len(pattern):
+        token = _next_token(pattern, i)
+        tokens.append(token)
+        i += len(token.text)
+    return tuple(tokens)
+
+
+def _next_token(pattern: str, i: int) -> GlobToken:
+    c = pattern[i]
+    if c == "*":
+        return _star_token(pattern, i)
+    if c == "?":
+        return GlobToken("any", c)
+    if c == "[":
+        return _class_token(pattern, i)
+    if c == "\\":
+        if i + 1 >= len(pattern):
+            raise ConfigError(f"glob {pattern!r} ends with a lone '\\'; remove or escape it")
+        return GlobToken("literal", pattern[i : i + 2], pattern[i + 1])
+    return GlobToken("literal", c, c)
+
+
+def _star_token(pattern: str, i: int) -> GlobToken:
+    if not pattern.startswith("**", i):
+        return GlobToken("star", "*")
+    at_start = i == 0 or pattern[i - 1] == "/"
+    j = i + 2
+    if at_start and j < len(pattern) and pattern[j] == "/":
+        return GlobToken("globstar_dir", "**/")
+    if at_start and j == len(pattern):
+        return GlobToken("globstar_end", "**")
+    return GlobToken("star", "**")
+
+
+def _class_token(pattern: str, i: int) -> GlobToken:
+    n = len(pattern)
+    j = i + 1
+    negate = j < n and pattern[j] in "!^"
+    if negate:
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        j += 1
+    if j >= n:
+        raise ConfigError(
+            f"glob {pattern!r} has an unclosed '['; close the character class or escape it as '\\['"
+        )
+    return GlobToken("class", pattern[i : j + 1], pattern[i + 1 + negate : j], negate)
+
+
+_TOKEN_REGEX: dict[str, str] = {
+    "star": "[^/]*",
+    "any": "[^/]",
+    "globstar_dir": "(?:.*/)?",  # zero or more directories
+    "globstar_end": ".*",  # everything below
+}
+
+
+def _token_regex(token: GlobToken) -> str:
+    if token.kind == "literal":
+        return re.escape(token.value)
+    if token.kind == "class":
+        body = token.value.replace("\\", "\\\\")
+        return f"[^/{body}]" if token.negate else f"(?!/)[{body}]"
+    return _TOKEN_REGEX[token.kind]
+
+
 @functools.lru_cache(maxsize=512)
 def compile_glob(pattern: str) -> re.Pattern[str]:
     """Translate a wildmatch glob into a regular expression over `/`-separated relative paths."""
@@ -63,54 +160,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
             f"glob {pattern!r} is invalid; pass a non-empty pattern relative to the watched "
             "directory, such as '**/*.py'"
         )
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "*":
-            if pattern.startswith("**", i):
-                at_start = i == 0 or pattern[i - 1] == "/"
-                j = i + 2
-                if at_start and j < n and pattern[j] == "/":
-                    out.append("(?:.*/)?")  # '**/': zero or more directories
-                    i = j + 1
-                    continue
-                if at_start and j == n:
-                    out.append(".*")  # trailing '**': everything below
-                    i = j
-                    continue
-                out.append("[^/]*")  # '**' not between slashes behaves like '*'
-                i = j
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = i + 1
-            negate = j < n and pattern[j] in "!^"
-            if negate:
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 1
-            if j >= n:
-                raise ConfigError(
-                    f"glob {pattern!r} has an unclosed '['; close the character class or "
-                    "escape it as '\\['"
-                )
-            body = pattern[i + 1 + negate : j].replace("\\", "\\\\")
-            out.append(f"[{'^/' if negate else ''}{body}]" if negate else f"(?!/)[{body}]")
-            i = j
-        elif c == "\\":
-            if i + 1 >= n:
-                raise ConfigError(f"glob {pattern!r} ends with a lone '\\'; remove or escape it")
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return re.compile("".join(map(_token_regex, tokenize_glob(pattern))), re.DOTALL)
 
 
 def _has_wildcard(pattern: str) -> bool:

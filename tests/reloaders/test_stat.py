@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from watchreload.changes import Change
+from watchreload.changes import Change, ChangeSet
 from watchreload.errors import ConfigError
 from watchreload.reloaders.stat import StatReloader
 
@@ -19,7 +19,7 @@ class RecordingStatReloader(StatReloader):
     """Records notifications instead of batching them, so each tick's findings can be read."""
 
     def __init__(self, **options: object) -> None:
-        super().__init__(interval_s=0.001, watch_modules=False, **options)  # type: ignore[arg-type]
+        super().__init__(interval_s=0.001, watch_modules=False, **options)
         self.notified: list[tuple[str, Change]] = []
 
     def notify_files_changed(self, changes: Iterable[tuple[Path, Change]]) -> None:
@@ -236,7 +236,7 @@ def test_a_burst_that_spans_several_scans_is_one_batch(tree: Path) -> None:
     try:
         assert reloader.wait_until_ready(10)
         writer.start()
-        batches = []
+        batches: list[ChangeSet] = []
         while not (done.is_set() and batches):
             batch = reloader.wait_for_changes(timeout_s=10)
             assert batch is not None, "no batch within 10 s"

@@ -12,14 +12,9 @@ from typing import Any
 from watchreload.changes import Change
 from watchreload.errors import ConfigError
 from watchreload.reloaders.base import BaseReloader
-from watchreload.scan import Signature, scan_files
+from watchreload.scan import Snapshot, SpecScanner, diff_snapshots, signature_of, written_since
 
 logger = logging.getLogger(__name__)
-
-Snapshot = dict[str, Signature]
-
-# File systems stamp mtimes from a clock that can lag time.time_ns() by a few milliseconds.
-MTIME_SLACK_NS = 100_000_000
 
 
 class StatReloader(BaseReloader):
@@ -34,8 +29,7 @@ class StatReloader(BaseReloader):
             )
         super().__init__(**options)
         self.interval_s = interval_s
-        self._unreadable: set[str] = set()
-        self._extra_paths: frozenset[str] = frozenset()
+        self._scanner = SpecScanner(self.spec)
         self._previous: Snapshot = {}
         self._previous_extras: frozenset[str] = frozenset()
         self._previous_scan_ns = 0
@@ -47,7 +41,7 @@ class StatReloader(BaseReloader):
     def tick(self) -> Iterator[None]:
         self._previous_scan_ns = time.time_ns()
         self._previous = self.snapshot()  # the baseline: the first scan reports nothing
-        self._previous_extras = self._extra_paths
+        self._previous_extras = self._scanner.extra_paths
         self.ready.set()
         yield
         while not self._stop_condition.wait(self.interval_s):
@@ -85,7 +79,7 @@ class StatReloader(BaseReloader):
             self.notify_files_changed(changes)
         self._previous, self._previous_extras, self._previous_scan_ns = (
             current,
-            self._extra_paths,
+            self._scanner.extra_paths,
             scan_ns,
         )
         quiet_since_ns = scan_ns - int(self.batcher.debounce_s * 1e9)
@@ -101,56 +95,12 @@ class StatReloader(BaseReloader):
         and reporting it would restart the program every time it imports that module again. It
         is reported only when its mtime says it was written after the previous scan.
         """
-        previous_extras = self._previous_extras
-        if change is Change.added and path in self._extra_paths and path not in previous_extras:
+        previous_extras, extra_paths = self._previous_extras, self._scanner.extra_paths
+        if change is Change.added and path in extra_paths and path not in previous_extras:
             return not written_since(signature_of(path), self._previous_scan_ns)
         if change is Change.deleted and path in previous_extras:
-            return path not in self._extra_paths and os.path.exists(path)
+            return path not in extra_paths and os.path.exists(path)
         return False
 
     def snapshot(self) -> Snapshot:
-        spec = self.spec()
-        files: Snapshot = {}
-        for path in spec.extra_files:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            files[os.fspath(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
-        self._extra_paths = frozenset(files)
-        for root, globs in spec.roots.items():
-            files.update(scan_files(root, globs, spec.ignore, self._warn_once))
-        return files
-
-    def _warn_once(self, path: str, error: OSError) -> None:
-        if path not in self._unreadable:
-            self._unreadable.add(path)
-            logger.warning("cannot read %s (%s); watching the rest", path, error.strerror or error)
-
-
-def signature_of(path: str | os.PathLike[str]) -> Signature | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def written_since(signature: Signature | None, since_ns: int) -> bool:
-    """True when a file with this signature was written at or after `since_ns` (time.time_ns()).
-
-    Decides whether a file that has only now joined the watched files (a module imported after
-    start) changed while it was not watched yet.
-    """
-    return signature is not None and signature[0] >= since_ns - MTIME_SLACK_NS
-
-
-def diff_snapshots(previous: Snapshot, current: Snapshot) -> Iterator[tuple[str, Change]]:
-    for path, signature in current.items():
-        old = previous.get(path)
-        if old is None:
-            yield path, Change.added
-        elif old != signature:
-            yield path, Change.modified
-    for path in previous.keys() - current.keys():
-        yield path, Change.deleted
+        return self._scanner.snapshot()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from tests.support import (
     stays,
     wait_for,
 )
-from watchreload.errors import WatchmanUnavailable
-from watchreload.reloaders import get_reloader
-from watchreload.reloaders.stat import StatReloader, diff_snapshots
-from watchreload.reloaders.watchman import WatchmanReloader, to_wildmatch
+from watchreload.reloaders.stat import StatReloader
+from watchreload.scan import diff_snapshots
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS
 from watchreload.vcs import STATE_NAME
 
@@ -40,57 +37,7 @@ def write(path: Path, text: str = "x = 1\n") -> Path:
     return path
 
 
-# -- availability ---------------------------------------------------------------------------------
-
-
-def test_available_with_the_isolated_daemon(watchman_daemon: WatchmanDaemon) -> None:
-    WatchmanReloader.check_availability(timeout_s=5)
-    reloader = get_reloader("auto", watch_modules=False)
-    assert isinstance(reloader, WatchmanReloader)
-    assert reloader.reason == "Watchman is available"
-
-
-def test_unreachable_socket_names_the_socket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bogus = tmp_path / "no-such.sock"
-    monkeypatch.setenv("WATCHMAN_SOCK", str(bogus))
-    started = time.monotonic()
-    with pytest.raises(WatchmanUnavailable) as excinfo:
-        WatchmanReloader.check_availability(timeout_s=0.5)
-    assert time.monotonic() - started < 5
-    message = str(excinfo.value)
-    assert (
-        str(bogus) in message and "WATCHMAN_SOCK" in message and "did not answer after" in message
-    )
-    with pytest.raises(WatchmanUnavailable):
-        get_reloader("watchman", watchman_timeout_s=0.5)
-    fallback = get_reloader("auto", watchman_timeout_s=0.5)
-    assert isinstance(fallback, StatReloader) and str(bogus) in fallback.reason
-
-
-def test_missing_binary_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no watchman here
-    with pytest.raises(WatchmanUnavailable, match="watchman binary is not on PATH"):
-        WatchmanReloader.check_availability(timeout_s=0.5)
-
-
-def test_pywatchman_import_failure_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pywatchman", None)  # makes `import pywatchman` fail
-    with pytest.raises(WatchmanUnavailable, match="pywatchman cannot be imported"):
-        WatchmanReloader.check_availability(timeout_s=0.5)
-
-
-# -- glob translation -----------------------------------------------------------------------------
-
-
-def test_to_wildmatch_only_rewrites_inner_double_stars() -> None:
-    assert to_wildmatch("**/*.py") == "**/*.py"
-    assert to_wildmatch("src/**") == "src/**"
-    assert to_wildmatch("a**b.py") == "a*b.py"
-    assert to_wildmatch("[*]**x") == "[*]*x"
-    assert to_wildmatch("\\**") == "\\**"
+# -- the daemon evaluates what WatchSpec.matches() says ------------------------------------------
 
 
 TREE = [
@@ -303,7 +250,7 @@ def test_extra_files_join_a_watch_but_libraries_are_stat_checked(
     }
     assert extra_by_root[project.resolve()] == {settings}
     assert extra_by_root[(tmp_path / "elsewhere").resolve()] == {own}
-    assert set(reloader._stat_files) == {library}
+    assert set(reloader._stat_files.signatures) == {library}
     client = pywatchman_client()
     try:
         roots = client.query("watch-list")["roots"]  # type: ignore[attr-defined]
@@ -387,7 +334,7 @@ def test_daemon_killed_and_restarted(
     connections = reloader.connections
     try:
         watchman_daemon.kill()
-        wait_for(lambda: reloader._client is None, timeout_s=2, message="the loss to be noticed")
+        wait_for(lambda: reloader._session is None, timeout_s=2, message="the loss to be noticed")
         path.write_text("edited while the daemon was down\n")
     finally:
         watchman_daemon.start()
@@ -411,9 +358,10 @@ def test_connection_dropped_resumes_from_last_clock(
     connections = reloader.connections
     import socket
 
-    client = reloader._client
+    session = reloader._session
+    assert session is not None
     path.write_text("edited around the drop\n")
-    client.tport.sock.shutdown(socket.SHUT_RDWR)  # the connection breaks, the daemon lives on
+    session.socket.shutdown(socket.SHUT_RDWR)  # the connection breaks, the daemon lives on
     wait_for(lambda: reloader.connections > connections, message="the reloader to reconnect")
     batches = collect(reloader)
     assert changes_of(batches) == {path: "modified"}
