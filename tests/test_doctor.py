@@ -26,6 +26,8 @@ from watchreload.doctor import (
     run_checks,
     to_json,
 )
+from watchreload.doctor.adapters import subscription_expression
+from watchreload.spec import WatchSpec
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's /proc")
 
@@ -55,9 +57,10 @@ def one(report: Report, name: str) -> Check:
     return check
 
 
-def watchman_cli(daemon: WatchmanDaemon, *args: str) -> dict[str, object]:
+def watchman_cli(daemon: WatchmanDaemon, *args: str, stdin: str = "") -> dict[str, object]:
     done = subprocess.run(
         ["watchman", f"--sockname={daemon.sockname}", "--no-spawn", "--no-pretty", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=True,
@@ -115,6 +118,16 @@ def test_a_root_the_daemon_watches_is_counted_by_it(
         assert files.data["source"] == "watchman"
         for key in ("matched_files", "directories", "largest_ignored"):
             assert files.data[key] == scanned.data[key], key
+        # ... and to the daemon evaluating the subscription's own expression.
+        spec = WatchSpec.build([tree / "pkg_0"])
+        query = {
+            "expression": subscription_expression(tree / "pkg_0", ["**/*.py"], spec),
+            "fields": ["name"],
+            "relative_root": "pkg_0",
+        }
+        answer = watchman_cli(watchman_daemon, "-j", stdin=json.dumps(["query", watched, query]))
+        assert isinstance(answer["files"], list)
+        assert len(answer["files"]) == files.data["matched_files"] == 2
         assert one(report, "watchmanconfig").data["keys"] == ["settle"]
         # Recrawled: the warning Watchman attaches to its answers becomes a warn with the fix.
         watchman_cli(watchman_daemon, "debug-recrawl", str(tree))

@@ -51,14 +51,6 @@ def subscription_expression(root: Path, globs: Sequence[str], spec: WatchSpec) -
     return plan.expression(spec)
 
 
-def ignored_expression(spec: WatchSpec) -> list[Any]:
-    """True for a file or directory that the spec's ignore patterns ignore (relative paths)."""
-    from watchreload.reloaders.watchman import ignore_terms
-
-    terms = ignore_terms("", spec.ignore.name_patterns, spec.ignore.path_patterns)
-    return ["anyof", *terms] if terms else ["false"]
-
-
 def effective_settings(environ: Mapping[str, str], cwd: Path) -> tuple[Settings, Path | None]:
     """Every command-mode setting with its value and source, and the pyproject.toml that holds a
     [tool.watchreload] table (None when none does). Raises WatchreloadError for a bad setting.
