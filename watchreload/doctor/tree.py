@@ -157,7 +157,7 @@ def count_by_watchman(
     }
     if real != watch:
         query["relative_root"] = os.path.relpath(real, watch)
-    answer = cli.call("query", watch, query)
+    answer = cli.call("query", watch, query, large=True)
     walker = _Walker(root, globs, spec.ignore)
     walker.count.source = "watchman"
     walker.count.warning = str(answer.get("warning") or "")

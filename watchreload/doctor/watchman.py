@@ -50,15 +50,18 @@ class WatchmanCLI:
     timeout_s: float
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
-    def call(self, *command: Any) -> dict[str, Any]:
+    def call(self, *command: Any, large: bool = False) -> dict[str, Any]:
+        """Send one command; `large` answers (a listing of the tree) come back as BSER, which
+        the binary passes through and pywatchman's C codec decodes several times faster than
+        the binary writes and json reads the same answer."""
+        codec = _bser_codec() if large else None
         args = [self.binary, f"--sockname={self.sockname}", "--no-spawn", "--no-local"]
-        args += ["--no-pretty", "--output-encoding=json", "-j"]
+        args += ["--no-pretty", f"--output-encoding={'json' if codec is None else 'bser'}", "-j"]
         try:
             done = subprocess.run(
                 args,
-                input=json.dumps(list(command)),
+                input=json.dumps(list(command)).encode(),
                 capture_output=True,
-                text=True,
                 timeout=self.timeout_s,
                 env=dict(self.environ),
                 check=False,
@@ -67,17 +70,33 @@ class WatchmanCLI:
             raise DaemonError(f"no answer within {self.timeout_s:g}s") from exc
         except OSError as exc:
             raise DaemonError(f"cannot run {self.binary} ({exc.strerror or exc})") from exc
-        try:
-            answer = json.loads(done.stdout) if done.stdout.strip() else None
-        except ValueError:
-            answer = None
+        answer = _decode(done.stdout, codec)
         if not isinstance(answer, dict):
-            detail = done.stderr.strip() or f"exit status {done.returncode}, no answer"
-            raise DaemonError(f"no answer ({detail})")
+            detail = done.stderr.decode(errors="replace").strip()
+            raise DaemonError(f"no answer ({detail or f'exit status {done.returncode}'})")
         if "error" in answer:
             error = str(answer["error"])
             raise DaemonError(error.strip(), poisoned=POISON_MARK in error)
         return answer
+
+
+def _bser_codec() -> Any:
+    try:
+        from pywatchman import bser
+    except ImportError:
+        return None
+    return bser
+
+
+def _decode(output: bytes, codec: Any) -> Any:
+    if not output.strip():
+        return None
+    try:
+        if codec is not None:
+            return codec.loads(output, True, "utf-8", "surrogateescape")
+        return json.loads(output)
+    except ValueError:
+        return None
 
 
 def find_binary(environ: Mapping[str, str]) -> str | None:
