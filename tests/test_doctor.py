@@ -247,6 +247,12 @@ def test_a_bad_setting_fails_the_settings_check(tree: Path, tmp_path: Path) -> N
     assert check.data["error_type"] == "ConfigError"
     assert check.summary == "WATCHRELOAD_DEBOUNCE: debounce 'abc' is invalid"
     assert check.fix == "pass a number of milliseconds 0 or more"
+    out = io.StringIO()
+    assert doctor_main([tree], environ=environ, cwd=tree, out=out) == 1
+    lines = out.getvalue().splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("fail  settings"))
+    assert lines[failed].endswith("WATCHRELOAD_DEBOUNCE: debounce 'abc' is invalid")
+    assert lines[failed + 1].strip() == "fix: pass a number of milliseconds 0 or more"
 
 
 def test_settings_name_their_sources(tree: Path, tmp_path: Path) -> None:

@@ -40,7 +40,11 @@ def _watchman_checks(report: Report, environ: Mapping[str, str], timeout_s: floa
     view.sock, source = watchman.find_socket(view.binary, environ)
     view.sock_from_environ = source == watchman.FROM_ENVIRON
     report.append(watchman.check_socket(view.sock, source))
-    if view.binary is None or view.sock is None:
+    if view.sock is None:
+        return view
+    if view.binary is None:
+        summary = f"not asked: doctor talks to the daemon at {view.sock} through the binary"
+        report.append(Check("watchman daemon", "info", summary, watchman.INSTALL_FIX))
         return view
     cli = watchman.WatchmanCLI(view.binary, view.sock, timeout_s, dict(environ))
     state = watchman.probe_daemon(cli)
@@ -87,8 +91,12 @@ def _backend_check(roots: Sequence[Path], view: WatchmanView, timeout_s: float) 
     return Check("backend", status, f"auto uses {reloader.name}: {reloader.reason}", None, data)
 
 
-def _watch_check(root: Path, watch: str | None, count: tree.TreeCount) -> Check:
+def _watch_check(
+    root: Path, watch: str | None, count: tree.TreeCount, daemon_answers: bool
+) -> Check:
     data = {"root": str(root), "watch": watch, "warning": count.warning or None}
+    if not daemon_answers:
+        return Check("watch", "info", f"{root}: unknown (no daemon to ask)", None, data)
     if watch is None:
         summary = f"{root}: not watched yet (watchreload's first watch-project crawls it)"
         return Check("watch", "info", summary, None, data)
@@ -120,7 +128,7 @@ def _tree_checks(
         real = os.path.realpath(root)
         watch = watchman.watch_of(real, list(view.watched)) if view.cli else None
         count = tree.count_tree(root, sorted(spec.roots[root]), spec, view.cli, watch)
-        report.append(_watch_check(root, watch, count))
+        report.append(_watch_check(root, watch, count, view.cli is not None))
         report.append(tree.check_files(count, sorted(spec.roots[root])))
         if watch is None:
             to_add += count.inotify_directories
@@ -185,18 +193,22 @@ def doctor_main(
     """
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
-    options: dict[str, object] = {}
     try:
         settings, _ = adapters.effective_settings(environ, cwd)
     except WatchreloadError:
-        settings = {}
-    if "glob" in settings:
-        options["include_globs"] = settings["glob"][0]
-        patterns = list(DEFAULT_IGNORE_PATTERNS) if settings["default_ignores"][0] else []
-        options["ignore"] = patterns + list(settings["ignore"][0])
-        options["watchman_timeout_s"] = settings["watchman_timeout"][0]
-        if not roots:
-            roots = [Path(p) for p in settings["watch"][0]]
-    report = run_checks(roots, environ=environ, cwd=cwd, proc_root=proc_root, **options)  # type: ignore[arg-type]
+        settings = {}  # the settings line reports it; the defaults stand in meanwhile
+    if not settings:
+        report = run_checks(roots, environ=environ, cwd=cwd, proc_root=proc_root)
+    else:
+        defaults = list(DEFAULT_IGNORE_PATTERNS) if settings["default_ignores"][0] else []
+        report = run_checks(
+            roots or [Path(p) for p in settings["watch"][0]],
+            include_globs=settings["glob"][0],
+            ignore=defaults + list(settings["ignore"][0]),
+            watchman_timeout_s=settings["watchman_timeout"][0],
+            environ=environ,
+            cwd=cwd,
+            proc_root=proc_root,
+        )
     print(to_json(report) if json_output else format_text(report), end="", file=out or sys.stdout)
     return exit_code(report)
