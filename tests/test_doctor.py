@@ -84,9 +84,8 @@ def test_a_healthy_setup_exits_0(tree: Path, watchman_daemon: WatchmanDaemon) ->
     daemon = one(report, "watchman daemon")
     assert daemon.status == "ok"
     assert daemon.data["socket"] == str(watchman_daemon.sockname)
-    assert one(report, "watch").summary == f"{tree}: not watched yet " + (
-        "(watchreload's first watch-project crawls it)"
-    )
+    watch = one(report, "watch")
+    assert watch.summary == f"{tree}: not watched yet; watch-project would watch {tree}"
     files = one(report, "files")
     assert files.data["source"] == "scan"
     assert files.data["matched_files"] == 6  # node_modules, .venv and __pycache__ are ignored
@@ -215,6 +214,11 @@ def test_too_low_an_inotify_limit_warns_with_the_sysctl_fix(tree: Path, tmp_path
     assert check.fix is not None
     assert "sudo sysctl fs.inotify.max_user_watches=524288" in check.fix
     assert "echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/" in check.fix
+    # Watching a directory of a checkout watches the checkout: count what watch-project takes.
+    (tree / ".git").mkdir()
+    report = run_checks([tree / "pkg_1"], environ=environ, proc_root=proc)
+    assert one(report, "watch").data["would_watch"] == str(tree)
+    assert one(report, "inotify").data["directories_to_add"] == 1 + 3 + 30 + 5 + 1  # and .git
     roomy = fake_proc(tmp_path / "roomy", max_watches=524288, in_use=10)
     assert one(run_checks([tree], environ=environ, proc_root=roomy), "inotify").status == "ok"
 

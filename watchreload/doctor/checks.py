@@ -92,13 +92,17 @@ def _backend_check(roots: Sequence[Path], view: WatchmanView, timeout_s: float) 
 
 
 def _watch_check(
-    root: Path, watch: str | None, count: tree.TreeCount, daemon_answers: bool
+    root: Path, watch: str | None, project: Path | None, count: tree.TreeCount, asked: bool
 ) -> Check:
-    data = {"root": str(root), "watch": watch, "warning": count.warning or None}
-    if not daemon_answers:
-        return Check("watch", "info", f"{root}: unknown (no daemon to ask)", None, data)
+    data = {
+        "root": str(root),
+        "watch": watch,
+        "would_watch": None if project is None else str(project),
+        "warning": count.warning or None,
+    }
     if watch is None:
-        summary = f"{root}: not watched yet (watchreload's first watch-project crawls it)"
+        summary = f"{root}: not watched yet; watch-project would watch {project}"
+        summary += "" if asked else " (no daemon to ask)"
         return Check("watch", "info", summary, None, data)
     if count.warning:
         first = count.warning.replace("\n", " ").split("To resolve")[0].strip()
@@ -124,16 +128,23 @@ def _tree_checks(
     report: Report, roots: Sequence[Path], spec: WatchSpec, view: WatchmanView, proc_root: Path
 ) -> None:
     to_add = already = 0
+    projects: set[Path] = set()  # watches a first watch-project would add, each counted once
     for root in _distinct(roots):
         real = os.path.realpath(root)
         watch = watchman.watch_of(real, list(view.watched)) if view.cli else None
-        count = tree.count_tree(root, sorted(spec.roots[root]), spec, view.cli, watch)
-        report.append(_watch_check(root, watch, count, view.cli is not None))
-        report.append(tree.check_files(count, sorted(spec.roots[root])))
-        if watch is None:
-            to_add += count.inotify_directories
-        else:
+        globs = sorted(spec.roots[root])
+        count = tree.count_tree(root, globs, spec, view.cli, watch)
+        project = tree.watch_project_root(Path(real)) if watch is None else None
+        report.append(_watch_check(root, watch, project, count, view.cli is not None))
+        report.append(tree.check_files(count, globs))
+        if project is None:
             already += count.inotify_directories
+        elif project not in projects:
+            projects.add(project)
+            whole = (
+                count if str(project) == real else tree.count_by_walk(project, globs, spec.ignore)
+            )
+            to_add += whole.inotify_directories
     report.append(system.check_inotify(system.read_inotify(proc_root), to_add, already))
 
 

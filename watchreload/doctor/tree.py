@@ -167,6 +167,18 @@ def count_by_watchman(
     return walker.count
 
 
+def watch_project_root(directory: Path) -> Path:
+    """The directory `watch-project` would watch for `directory` (absolute, symlinks resolved):
+    the nearest one with a .watchmanconfig, else the nearest with a VCS directory (Watchman's
+    default root_files), else `directory` itself."""
+    candidates = (directory, *directory.parents)
+    for markers in ((".watchmanconfig",), (*sorted(VCS_DIRS), ".watchmanconfig")):
+        for candidate in candidates:
+            if any(os.path.lexists(candidate / marker) for marker in markers):
+                return candidate
+    return directory
+
+
 def count_tree(
     root: Path,
     globs: Sequence[str],
