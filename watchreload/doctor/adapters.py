@@ -8,11 +8,14 @@ land is an edit of this file alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, WatchSpec
+
+logger = logging.getLogger(__name__)
 
 Settings = dict[str, tuple[Any, str]]  # setting name -> (effective value, where it came from)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -16,6 +17,8 @@ from watchreload.doctor.report import Check, Report, Status, exit_code, format_t
 from watchreload.errors import WatchreloadError
 from watchreload.reloaders import DEFAULT_WATCHMAN_TIMEOUT_S, get_reloader
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, DEFAULT_INCLUDE_GLOBS, WatchSpec
+
+logger = logging.getLogger(__name__)
 
 # Pinned as WATCHMAN_SOCK while get_reloader() runs when no socket is known, so that pywatchman
 # cannot fall back to `watchman get-sockname`, which would start a daemon.
@@ -104,6 +107,12 @@ def _watch_check(
         summary = f"{root}: not watched yet; watch-project would watch {project}"
         summary += "" if asked else " (no daemon to ask)"
         return Check("watch", "info", summary, None, data)
+    if count.query_error:
+        summary = (
+            f"{root}: the daemon watches it as {watch} but a query failed: {count.query_error}"
+        )
+        fix = f"watchman watch-del {watch}; watchman watch-project {watch}"
+        return Check("watch", "warn", summary, fix, data)
     if count.warning:
         first = count.warning.replace("\n", " ").split("To resolve")[0].strip()
         fix = (

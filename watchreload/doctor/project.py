@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from watchreload.config import find_pyproject, read_pyproject
 from watchreload.doctor import adapters
 from watchreload.doctor.report import Check
 from watchreload.errors import WatchreloadError
+
+logger = logging.getLogger(__name__)
 
 WATCHMANCONFIG = ".watchmanconfig"
 

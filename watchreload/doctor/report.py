@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "fail", "info"]
 STATUSES: tuple[str, ...] = get_args(Status)

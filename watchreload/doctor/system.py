@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from watchreload import mounts
 from watchreload.doctor.report import Check
+
+logger = logging.getLogger(__name__)
 
 PROC = Path("/proc")
 WARN_SHARE = 0.9  # warn when the directories to watch take more than this share of what is left

@@ -8,6 +8,7 @@ the directory listing. Either way the globs and ignores are applied as scan.py a
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from watchreload.doctor.report import Check
 from watchreload.doctor.watchman import DaemonError, WatchmanCLI
 from watchreload.scan import combined_glob_regex, literal_suffixes
 from watchreload.spec import IgnoreMatcher, WatchSpec
+
+logger = logging.getLogger(__name__)
 
 # Watchman's default ignore_vcs: it watches these directories but not what is inside them.
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -37,6 +40,7 @@ class TreeCount:
     inotify_directories: int = 1
     ignored_files: Counter[str] = field(default_factory=Counter)  # top ignored dir -> files
     warning: str = ""  # a recrawl warning that came with Watchman's answer
+    query_error: str = ""  # why the daemon's answer was not used (the walk stood in)
 
     def largest_ignored(self, n: int = TOP_IGNORED) -> list[list[Any]]:
         return [[name, count] for name, count in self.ignored_files.most_common(n)]
@@ -190,8 +194,11 @@ def count_tree(
     if cli is not None and watch is not None:
         try:
             return count_by_watchman(cli, watch, root, globs, spec)
-        except DaemonError:
-            pass  # reported by the watch line; a walk still gives the numbers
+        except DaemonError as exc:
+            logger.debug("query on %s failed (%s); walking %s instead", watch, exc, root)
+            count = count_by_walk(root, globs, spec.ignore)
+            count.query_error = str(exc)  # the watch line reports it
+            return count
     return count_by_walk(root, globs, spec.ignore)
 
 

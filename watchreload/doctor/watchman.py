@@ -8,6 +8,7 @@ neither starts a daemon nor hangs on one that does not answer. Nothing here regi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ from typing import Any
 
 from watchreload.doctor import adapters
 from watchreload.doctor.report import Check
+
+logger = logging.getLogger(__name__)
 
 POISON_MARK = "non-recoverable condition"
 POISON_FIX = (
@@ -54,6 +57,7 @@ class WatchmanCLI:
         """Send one command; `large` answers (a listing of the tree) come back as BSER, which
         the binary passes through and pywatchman's C codec decodes several times faster than
         the binary writes and json reads the same answer."""
+        logger.debug("asking %s: %s", self.sockname, command[0])
         codec = _bser_codec() if large else None
         args = [self.binary, f"--sockname={self.sockname}", "--no-spawn", "--no-local"]
         args += ["--no-pretty", f"--output-encoding={'json' if codec is None else 'bser'}", "-j"]
