@@ -239,6 +239,8 @@ def test_a_fuse_mount_says_events_may_not_arrive_and_auto_polls(
     backend = one(report, "backend")
     assert backend.data["backend"] == "stat"
     assert "where file events may not arrive" in str(backend.data["reason"])
+    files = one(report, "files")
+    assert (files.data["source"], files.data["matched_files"]) == ("scan", 1)  # app.py
 
 
 def test_a_bad_setting_fails_the_settings_check(tree: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import TextIO
 from watchreload.doctor import adapters, project, system, tree, watchman
 from watchreload.doctor.report import Check, Report, Status, exit_code, format_text, to_json
 from watchreload.errors import WatchreloadError
+from watchreload.mounts import events_unreliable
 from watchreload.reloaders import DEFAULT_WATCHMAN_TIMEOUT_S, get_reloader
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, DEFAULT_INCLUDE_GLOBS, WatchSpec
 
@@ -142,7 +143,9 @@ def _tree_checks(
         real = os.path.realpath(root)
         watch = watchman.watch_of(real, list(view.watched)) if view.cli else None
         globs = sorted(spec.roots[root])
-        count = tree.count_tree(root, globs, spec, view.cli, watch)
+        # Where events may not arrive, the daemon's view of the tree may be stale: walk it.
+        trusted = view.cli if events_unreliable(root) is None else None
+        count = tree.count_tree(root, globs, spec, trusted, watch)
         project = tree.watch_project_root(Path(real)) if watch is None else None
         report.append(_watch_check(root, watch, project, count, view.cli is not None))
         report.append(tree.check_files(count, globs))
