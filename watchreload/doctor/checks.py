@@ -181,8 +181,13 @@ def run_checks(
     proc_root: Path = system.PROC,
     cwd: Path | None = None,
 ) -> Report:
-    """Every check, read-only: nothing is started, written or watched (`proc_root` and
-    `environ` are seams for tests: a fake /proc tree, a daemon-less environment)."""
+    """Every check, read-only: no daemon is started, no watch added, no file written (`proc_root`
+    and `environ` are seams for tests: a fake /proc tree, a daemon-less environment).
+
+    While get_reloader() runs, os.environ["WATCHMAN_SOCK"] is pinned to the socket doctor found
+    (pywatchman would otherwise run `watchman get-sockname`, which starts a daemon) and restored
+    after; do not run doctor alongside threads that read the environment.
+    """
     cwd = Path.cwd() if cwd is None else cwd
     roots = [Path(cwd, root).absolute() for root in roots] or [cwd.absolute()]
     report = _paths_check(roots)
