@@ -38,12 +38,6 @@ def parse_version(version: str) -> tuple[int, ...]:
     return parse(version)
 
 
-def inotify_fix() -> str:
-    from watchreload.reloaders.watchman import INOTIFY_FIX
-
-    return INOTIFY_FIX
-
-
 def subscription_expression(root: Path, globs: Sequence[str], spec: WatchSpec) -> list[Any]:
     """The expression WatchmanReloader subscribes with for `root`, relative to `root` (the query
     that uses it sets `relative_root` to root's path below its watch)."""

@@ -117,8 +117,9 @@ def _watch_check(
     if count.warning:
         first = count.warning.replace("\n", " ").split("To resolve")[0].strip()
         fix = (
-            f"{adapters.inotify_fix()}; or, for this watch only: watchman watch-del {watch}; "
-            f"watchman watch-project {watch}"
+            "an overflowed inotify queue is the usual cause: sudo sysctl "
+            "fs.inotify.max_queued_events=65536 (and see the inotify line); the warning stays "
+            f"until: watchman watch-del {watch}; watchman watch-project {watch}"
         )
         return Check("watch", "warn", f"{root}: {first}", fix, data)
     return Check("watch", "ok", f"{root}: watched by the daemon as {watch}, no recrawl", None, data)
