@@ -21,19 +21,19 @@ Settings = dict[str, tuple[Any, str]]  # setting name -> (effective value, where
 
 
 def required_capabilities() -> tuple[str, ...]:
-    from watchreload.reloaders.watchman import REQUIRED_CAPABILITIES
+    from watchreload.reloaders.watchman.session import REQUIRED_CAPABILITIES
 
     return REQUIRED_CAPABILITIES
 
 
 def min_version() -> tuple[int, int]:
-    from watchreload.reloaders.watchman import MIN_VERSION
+    from watchreload.reloaders.watchman.session import MIN_VERSION
 
     return MIN_VERSION
 
 
 def parse_version(version: str) -> tuple[int, ...]:
-    from watchreload.reloaders.watchman import parse_version as parse
+    from watchreload.reloaders.watchman.session import parse_version as parse
 
     return parse(version)
 
@@ -41,11 +41,12 @@ def parse_version(version: str) -> tuple[int, ...]:
 def subscription_expression(root: Path, globs: Sequence[str], spec: WatchSpec) -> list[Any]:
     """The expression WatchmanReloader subscribes with for `root`, relative to `root` (the query
     that uses it sets `relative_root` to root's path below its watch)."""
-    from watchreload.reloaders.watchman import RootTarget, SubscriptionPlan
+    from watchreload.reloaders.watchman.expression import expression
+    from watchreload.reloaders.watchman.plan import RootTarget, SubscriptionPlan
 
     plan = SubscriptionPlan(watch_root=str(root))
     plan.targets.append(RootTarget(path=root, relative="", globs=frozenset(globs)))
-    return plan.expression(spec)
+    return expression(plan, spec.ignore)
 
 
 def effective_settings(environ: Mapping[str, str], cwd: Path) -> tuple[Settings, Path | None]:
