@@ -5,20 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from watchreload.errors import ConfigError, WatchmanUnavailable
 from watchreload.mounts import events_unreliable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import StatReloader
+from watchreload.settings import (
+    BACKENDS,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_WATCHMAN_TIMEOUT_S,
+    BackendName,
+)
 
 logger = logging.getLogger(__name__)
-
-BackendName = Literal["auto", "watchman", "stat"]
-BACKENDS: tuple[str, ...] = get_args(BackendName)
-
-DEFAULT_POLL_INTERVAL_S = 1.0
-DEFAULT_WATCHMAN_TIMEOUT_S = 5.0
 
 
 def get_reloader(
@@ -72,4 +72,12 @@ def get_reloader(
     return reloader
 
 
-__all__ = ["BACKENDS", "BackendName", "BaseReloader", "StatReloader", "get_reloader"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_POLL_INTERVAL_S",
+    "DEFAULT_WATCHMAN_TIMEOUT_S",
+    "BackendName",
+    "BaseReloader",
+    "StatReloader",
+    "get_reloader",
+]
