@@ -128,7 +128,7 @@ class Setting(Generic[T]):
     key: str  # as in pyproject.toml; the option is --KEY, the variable WATCHRELOAD_KEY (upper, _)
     parse: Callable[[object], T]
     default: object  # written as a user would write it; the default value is parse(default)
-    help: str
+    help: str  # for --help and the README, where 'quoted' text is shown as code
     kind: Kind = "text"
     short_flag: str | None = None
     metavar: str | None = None
@@ -190,8 +190,8 @@ DEFAULT_IGNORES: Setting[bool] = Setting(
     "default-ignores",
     parse_bool,
     True,
-    "Ignore VCS directories, __pycache__, node_modules, virtualenvs, tool caches and editor "
-    "swap files.",
+    "Ignore VCS directories, '__pycache__', 'node_modules', virtualenvs, tool caches and "
+    "editor swap files.",
     kind="switch",
     library=True,
 )
@@ -260,7 +260,7 @@ SHELL: Setting[bool] = Setting(
     "shell",
     parse_bool,
     False,
-    "Run the command through /bin/sh -c (its words joined by spaces).",
+    "Run the command through '/bin/sh -c' (its words joined by spaces).",
     kind="switch",
 )
 CLEAR: Setting[bool] = Setting(
