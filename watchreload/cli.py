@@ -39,7 +39,7 @@ import click
 from click.core import ParameterSource
 
 from watchreload.config import Config, load_config
-from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
+from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
 from watchreload.reloaders import get_reloader
 from watchreload.settings import SETTINGS, Setting
 from watchreload.supervisor import Supervisor, check_command
@@ -52,23 +52,38 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Failure(click.ClickException):
-    """A WatchreloadError, shown as one line with its exit code."""
+    """A WatchreloadError, shown as one line with its exit code (nothing for Ctrl-C)."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"watchreload: error: {self.format_message()}", err=True)
+        if self.message:
+            click.echo(f"watchreload: error: {self.format_message()}", err=True)
+
+
+# What the command line adds to a library message, which speaks of settings and not of flags.
+CLI_HINTS: dict[type[WatchreloadError], str] = {
+    WatchmanUnavailable: "pass --backend=stat to poll instead",
+}
+
+
+def _message_with_hint(exc: WatchreloadError) -> str:
+    hints = [hint for error_class, hint in CLI_HINTS.items() if isinstance(exc, error_class)]
+    return "; ".join([str(exc), *hints])
 
 
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn a WatchreloadError into one line and an exit code."""
+    """The one place an error becomes an exit code: a WatchreloadError is one line (with the
+    flag that helps), Ctrl-C before the child is started is 130."""
     try:
         yield
     except WatchreloadError as exc:
-        raise Failure(str(exc), exc.exit_code) from exc
+        raise Failure(_message_with_hint(exc), exc.exit_code) from exc
+    except click.exceptions.Abort as exc:  # click's word for KeyboardInterrupt
+        raise Failure("", EXIT_INTERRUPTED) from exc
 
 
 class _Formatter(logging.Formatter):
@@ -236,22 +251,18 @@ def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
     """
-    with handle_errors():
-        given = _given_on_the_command_line(params)
-        config = load_config({**given, "command": command, "verbosity": verbose - quiet})
-        with logging_to_stderr(config.verbosity):
-            return supervise(config)
+    given = _given_on_the_command_line(params)
+    config = load_config({**given, "command": command, "verbosity": verbose - quiet})
+    with logging_to_stderr(config.verbosity):
+        return supervise(config)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (callable from tests)."""
     try:
-        result = command.main(args=argv, prog_name="watchreload", standalone_mode=False)
-    except click.ClickException as exc:
+        with handle_errors():
+            result = command.main(args=argv, prog_name="watchreload", standalone_mode=False)
+    except click.ClickException as exc:  # ours from handle_errors, or click's own usage errors
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
