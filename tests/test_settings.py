@@ -159,3 +159,18 @@ def test_each_source_is_named_in_the_error(
     assert main([f"--{key}", "-1", "--", "true"]) == 2
     negative = problem.replace("'abc'", "-1")
     assert capsys.readouterr().err == f"watchreload: error: --{key}: {negative}\n"
+
+
+def test_an_option_typed_with_its_default_value_still_wins(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    isolated(monkeypatch, tmp_path)
+    monkeypatch.setenv("WATCHRELOAD_DEBOUNCE", "abc")
+    monkeypatch.setenv("WATCHRELOAD_SHELL", "maybe")
+    assert main(["--", "true"]) == 2  # not typed: the environment's bad value is read
+    assert "WATCHRELOAD_DEBOUNCE: debounce 'abc' is invalid" in capsys.readouterr().err
+    # Typed, even as the default, the option wins: the settings pass and the command is looked
+    # up next (127: not found), so the bad variables were never read.
+    argv = ["--debounce", "50", "--no-shell", "--", "no-such-command-xyz"]
+    assert main(argv) == 127
+    assert "command 'no-such-command-xyz' not found" in capsys.readouterr().err
