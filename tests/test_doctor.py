@@ -270,7 +270,7 @@ def test_settings_name_their_sources(tree: Path, tmp_path: Path) -> None:
     report = run_checks([tree], environ=environ, cwd=tree)
     settings = one(report, "settings").data["settings"]
     assert settings["debounce"] == {"value": 75.0, "source": "WATCHRELOAD_DEBOUNCE"}
-    pyproject = f"{tree / 'pyproject.toml'} [tool.watchreload]"
+    pyproject = f"{tree / 'pyproject.toml'} [tool.watchreload] glob"
     assert settings["glob"] == {"value": ["**/*.txt"], "source": pyproject}
     assert settings["backend"] == {"value": "auto", "source": "default"}
     assert one(report, "pyproject").status == "ok"

@@ -1,19 +1,14 @@
-"""Everything doctor borrows from modules that are being refactored, in one place.
-
-The Watchman backend is becoming a package (watchreload/reloaders/watchman/: expression, plan,
-session, reloader) and the settings are moving into one declared table (watchreload/settings.py).
-Doctor reaches both only through the functions below, so that re-pointing it after those changes
-land is an edit of this file alone.
-"""
+"""What doctor borrows from the Watchman backend and the settings table, in one place."""
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from watchreload.spec import DEFAULT_IGNORE_PATTERNS, WatchSpec
+from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
 
@@ -50,43 +45,28 @@ def subscription_expression(root: Path, globs: Sequence[str], spec: WatchSpec) -
 
 
 def effective_settings(environ: Mapping[str, str], cwd: Path) -> tuple[Settings, Path | None]:
-    """Every command-mode setting with its value and source, and the pyproject.toml that holds a
-    [tool.watchreload] table (None when none does). Raises WatchreloadError for a bad setting.
+    """Every setting with its value and source, and the nearest pyproject.toml (None when there
+    is none). Raises WatchreloadError for a bad setting, as the CLI would."""
+    from watchreload.settings import SETTINGS
+    from watchreload.settings import Settings as SettingSources
 
-    Today this is config.load_config (which validates) plus config's own readers for the sources;
-    it becomes a read of the settings table's provenance once watchreload/settings.py lands.
-    """
-    from watchreload import config
-
-    resolved = config.load_config({"command": ("doctor",)}, environ=environ, cwd=cwd)
-    pyproject = config.find_pyproject(cwd)
-    from_file = config.read_pyproject(pyproject) if pyproject is not None else {}
-    from_env = config.env_settings(environ)
-    ignores = resolved.ignore_patterns
-    defaults = DEFAULT_IGNORE_PATTERNS
-    uses_defaults = ignores[: len(defaults)] == defaults
-    values: dict[str, Any] = {
-        "watch": [str(root) for root in resolved.roots],
-        "glob": list(resolved.include_globs),
-        "ignore": list(resolved.ignore_patterns[len(defaults) :] if uses_defaults else ignores),
-        "default_ignores": uses_defaults,
-        "backend": resolved.backend,
-        "debounce": resolved.debounce_ms,
-        "debounce_max": resolved.debounce_max_ms,
-        "stop_signal": resolved.stop_signal.name,
-        "stop_timeout": resolved.stop_timeout_s,
-        "poll_interval": resolved.poll_interval_s,
-        "watchman_timeout": resolved.watchman_timeout_s,
-        "shell": resolved.shell,
-        "clear": resolved.clear,
-    }
+    sources = SettingSources(environ=environ, cwd=cwd)
     settings: Settings = {}
-    for name, value in values.items():
-        if name in from_env:
-            source = config.ENV_PREFIX + name.upper()
-        elif name in from_file:
-            source = f"{resolved.pyproject} {config.PYPROJECT_TABLE}"
-        else:
-            source = "default"
-        settings[name] = (value, source)
-    return settings, resolved.pyproject
+    for setting in SETTINGS:
+        value, origin = sources.resolve(setting)
+        if setting.name == "watch":
+            value = [str(origin.base / path) for path in value]
+        settings[setting.name] = (
+            _plain(value),
+            "default" if origin.label.startswith("the default") else origin.label,
+        )
+    return settings, sources.pyproject
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as JSON data: tuples as lists, signals by name."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, signal.Signals):
+        return value.name
+    return value

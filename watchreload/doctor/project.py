@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from watchreload import vcs
-from watchreload.config import find_pyproject, read_pyproject
 from watchreload.doctor import adapters
 from watchreload.doctor.report import Check
 from watchreload.errors import WatchreloadError
+from watchreload.settings import find_pyproject, read_pyproject
 
 logger = logging.getLogger(__name__)
 
