@@ -173,7 +173,7 @@ def test_requested_watchman_that_is_unavailable_is_an_error(tmp_path: Path) -> N
     assert result.stderr.startswith("watchreload: error: ")
     assert len(result.stderr.splitlines()) == 1, result.stderr
     # The library's message speaks of the stat backend; the CLI adds the flag.
-    assert result.stderr.endswith("; pass --backend=stat to poll instead\n")
+    assert result.stderr.endswith("or use the stat backend (--backend=stat)\n")
 
 
 def test_command_not_found_through_the_entry_point(tmp_path: Path) -> None:

@@ -65,13 +65,13 @@ class Failure(click.ClickException):
 
 # What the command line adds to a library message, which speaks of settings and not of flags.
 CLI_HINTS: dict[type[WatchreloadError], str] = {
-    WatchmanUnavailable: "pass --backend=stat to poll instead",
+    WatchmanUnavailable: "--backend=stat",
 }
 
 
 def _message_with_hint(exc: WatchreloadError) -> str:
     hints = [hint for error_class, hint in CLI_HINTS.items() if isinstance(exc, error_class)]
-    return "; ".join([str(exc), *hints])
+    return f"{exc} ({', '.join(hints)})" if hints else str(exc)
 
 
 @contextlib.contextmanager
