@@ -32,7 +32,11 @@ import os
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 
+# Django connects its translation receivers when translation is first used (real projects use it
+# at import, through the admin or forms); this app uses it at import too.
+GREETING = gettext("hello")
 print("{imported}", os.getpid(), flush=True)
 
 
@@ -67,6 +71,31 @@ urlpatterns = [path("", views.text), path("page/", views.page)]
 """
 
 
+# A third-party app's use of Django's signals: watch a data directory, report every change.
+APPS = """\
+from pathlib import Path
+
+from django.apps import AppConfig
+from django.utils.autoreload import autoreload_started, file_changed
+
+
+def watch_data(sender, **kwargs):
+    sender.watch_dir(Path(__file__).parent / "data", "*.txt")
+
+
+def report(sender, file_path, **kwargs):
+    print("file_changed receiver:", file_path, type(sender).__name__, flush=True)
+
+
+class HelloConfig(AppConfig):
+    name = "hello"
+
+    def ready(self):
+        autoreload_started.connect(watch_data)
+        file_changed.connect(report)
+"""
+
+
 def write_views(project: Path, text: str) -> None:
     (project / "hello" / "views.py").write_text(VIEWS.format(imported=IMPORTED, text=text))
 
@@ -92,6 +121,12 @@ def make_project(root: Path) -> Path:
     templates = project / "hello" / "templates" / "hello"
     templates.mkdir(parents=True)
     (templates / "page.html").write_text("template A\n")
+    (project / "hello" / "apps.py").write_text(APPS)
+    (project / "hello" / "data").mkdir()
+    (project / "hello" / "data" / "table.txt").write_text("1\n")
+    messages = project / "hello" / "locale" / "de" / "LC_MESSAGES"
+    messages.mkdir(parents=True)
+    (messages / "django.mo").write_bytes(b"")
     return project
 
 
@@ -211,6 +246,28 @@ def test_syntax_error_is_shown_and_the_fix_reloads(runserver: Runserver, project
     assert get(server.url) is None
     write_views(project, "version 3")
     server.serves("version 3")
+    assert stays(lambda: server.starts == 2, 1.0), server.process.output
+    assert server.stop() == 0, server.process.output
+
+
+def test_django_receivers_keep_working(runserver: Runserver, project: Path) -> None:
+    """Django's translation receiver handles a .mo change (no restart, as in Django); a receiver
+    of a third-party app sees every change, and what it watches with sender.watch_dir reloads."""
+    server = runserver
+    server.serves("version 1")
+    server.watching()
+    mo = project / "hello" / "locale" / "de" / "LC_MESSAGES" / "django.mo"
+    mo.write_bytes(b"\x00")
+    wait_for(
+        lambda: f"file_changed receiver: {mo} WatchreloadReloader" in server.process.output,
+        timeout_s=START_TIMEOUT_S,
+        message=f"the receiver to see {mo}; output:\n{server.process.output}",
+    )
+    assert stays(lambda: server.starts == 1, 1.0), server.process.output
+
+    (project / "hello" / "data" / "table.txt").write_text("2\n")
+    wait_for(lambda: server.starts == 2, timeout_s=START_TIMEOUT_S, message="a restart")
+    server.serves("version 1")
     assert stays(lambda: server.starts == 2, 1.0), server.process.output
     assert server.stop() == 0, server.process.output
 
