@@ -99,7 +99,11 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
                 self._watch_error_files()
                 changes = self.backend.wait_for_changes(LOOP_S)
                 if changes is not None:
-                    django_autoreload.trigger_reload(changes.describe())
+                    # Django says "<path> changed, reloading."; a batch is described whole.
+                    paths = changes.paths
+                    django_autoreload.trigger_reload(
+                        paths[0] if len(paths) == 1 else changes.describe()
+                    )
                 if self.backend.error is not None:
                     raise WatchreloadError(
                         f"the {self.backend.name} reloader failed: {self.backend.error}"
