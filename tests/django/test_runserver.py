@@ -250,6 +250,33 @@ def test_syntax_error_is_shown_and_the_fix_reloads(runserver: Runserver, project
     assert server.stop() == 0, server.process.output
 
 
+def test_a_models_syntax_error_at_start_is_shown_and_the_fix_reloads(
+    spawn: Callable[..., Spawned], project: Path, backend: str
+) -> None:
+    """django.setup() itself fails (before any app's ready()): still watchreload's reloader."""
+    models = project / "hello" / "models.py"
+    models.write_text("class Broken(\n")
+    server = Runserver(spawn, project, backend)
+    try:
+        wait_for(
+            lambda: "SyntaxError" in server.process.output,
+            timeout_s=START_TIMEOUT_S,
+            message="the syntax error to be shown",
+        )
+        server.watching(children=1)
+        assert f"watchreload: using the {backend} backend" in server.process.output
+        models.write_text("")
+        server.serves("version 1")
+        # Two children, each watching once: the broken one (whose reloader still imported the
+        # URLconf, and so the views) and the fixed one.
+        server.watching(children=2)
+        watching = WATCHING.format(backend=backend)
+        assert stays(lambda: server.process.output.count(watching) == 2, 1.0), server.process.output
+    finally:
+        if server.process.popen.poll() is None:
+            assert server.stop() == 0, server.process.output
+
+
 def test_django_receivers_keep_working(runserver: Runserver, project: Path) -> None:
     """Django's translation receiver handles a .mo change (no restart, as in Django); a receiver
     of a third-party app sees every change, and what it watches with sender.watch_dir reloads."""
