@@ -34,11 +34,12 @@ from django.utils import (  # type: ignore[import-untyped, import-not-found, unu
 )
 
 from watchreload import hooks
-from watchreload.config import load_config, read_pyproject
+from watchreload.config import load_config
 from watchreload.errors import WatchreloadError
 from watchreload.modules import record_error_file
 from watchreload.reloaders import BaseReloader
 from watchreload.reloaders import get_reloader as get_backend
+from watchreload.settings import read_pyproject
 
 # Django's runserver shows this logger's INFO lines ("Watching for file changes with ...").
 logger = logging.getLogger("django.utils.autoreload")
