@@ -172,8 +172,14 @@ def gone(*pids: int) -> bool:
     return not any(alive(pid) for pid in pids)
 
 
-def test_input_in_the_child_gets_its_line(shell: Shell) -> None:
-    start(shell, "input")
+WAITS = pytest.mark.parametrize(
+    "waits", [[], ["--no-waitid"]], ids=["waitid", "waitpid-as-on-macos"]
+)
+
+
+@WAITS
+def test_input_in_the_child_gets_its_line(shell: Shell, waits: list[str]) -> None:
+    start(shell, "input", *waits)
     shell.expect(r"NAME\? ")
     shell.send("alice\r")
     shell.expect(r"GOT alice")
@@ -181,8 +187,11 @@ def test_input_in_the_child_gets_its_line(shell: Shell) -> None:
     assert shell.status() == 0
 
 
-def test_a_read_before_the_hand_over_stops_the_child_once_then_works(shell: Shell) -> None:
-    start(shell, "input", "--lazy")
+@WAITS
+def test_a_read_before_the_hand_over_stops_the_child_once_then_works(
+    shell: Shell, waits: list[str]
+) -> None:
+    start(shell, "input", "--lazy", *waits)
     shell.expect(r"NAME\? ")
     shell.expect(r"DRIVER child stopped by SIGTTIN; resumed")
     shell.send("bob\r")
@@ -211,19 +220,30 @@ def test_the_saved_modes_are_restored_after_the_child(shell: Shell, mode: str) -
     assert shell.modes() == "icanon echo"
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("catch-int", 0), ("wait", 130)])
-def test_one_ctrl_c_ends_the_child_and_the_driver(shell: Shell, mode: str, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("mode", "key", "name", "expected"),
+    [
+        ("catch-int", "\x03", "SIGINT", 0),  # as Django's runserver: catches it, exits 0
+        ("wait", "\x03", "SIGINT", 130),
+        ("catch-int", "\x1c", "SIGQUIT", 131),  # Ctrl-\\
+    ],
+)
+def test_one_keyboard_signal_ends_the_child_and_the_driver(
+    shell: Shell, mode: str, key: str, name: str, expected: int
+) -> None:
+    shell.run("ulimit -c 0")  # no core file for SIGQUIT
     _, child = start(shell, mode)
     shell.expect(r"READY")
-    shell.send("\x03")
-    shell.expect(r"DRIVER exit rc=-?\d+ key=SIGINT")
+    shell.send(key)
+    shell.expect(rf"DRIVER exit rc=-?\d+ key={name}\n")
     assert shell.status() == expected
     assert gone(child)
     assert shell.modes() == "icanon echo"
 
 
-def test_ctrl_z_stops_both_and_fg_resumes_both(shell: Shell) -> None:
-    driver, child = start(shell, "input")
+@WAITS
+def test_ctrl_z_stops_both_and_fg_resumes_both(shell: Shell, waits: list[str]) -> None:
+    driver, child = start(shell, "input", *waits)
     shell.expect(r"NAME\? ")
     shell.send("\x1a")
     shell.expect(r"Stopped")
@@ -315,3 +335,50 @@ def test_pdeathsig_wrapper_keeps_the_pid_and_reports_a_missing_command(tmp_path:
     )
     assert missing.returncode == 127
     assert "cannot run" in missing.stderr
+
+
+def test_the_witness_sees_a_signal_to_the_group_even_after_the_child_is_seen_gone() -> None:
+    """What the terminal does on Ctrl-C (SIGINT to the whole group at once), without a terminal:
+    the child catches it and exits at once; keyboard_signal(settle_s) still reports it."""
+    catcher = (
+        "import signal, sys, time; signal.signal(2, lambda *a: sys.exit(0)); print('READY', "
+        "flush=True); time.sleep(60)"
+    )
+    master, slave = os.openpty()
+    terminal = ForegroundTerminal(slave)  # not our controlling terminal: only the witness works
+    child = subprocess.Popen([PYTHON, "-c", catcher], process_group=0, stdout=subprocess.PIPE)
+    try:
+        assert not terminal.hand_to(child.pid)  # nothing to hand over, the witness is there
+        assert terminal.keyboard_signal() is None
+        assert child.stdout is not None and child.stdout.readline() == b"READY\n"
+        os.killpg(child.pid, signal.SIGINT)
+        assert child.wait(DEADLINE_S) == 0
+        assert terminal.keyboard_signal(settle_s=DEADLINE_S) == signal.SIGINT
+        terminal.take_back()
+        assert terminal.keyboard_signal() == signal.SIGINT  # kept until the next child
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(DEADLINE_S)
+        if child.stdout is not None:
+            child.stdout.close()
+        terminal.close()
+        os.close(master)
+
+
+def test_the_witness_kills_the_group_when_the_supervisor_is_gone() -> None:
+    master, slave = os.openpty()
+    terminal = ForegroundTerminal(slave)
+    child = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(60)"], process_group=0)
+    try:
+        terminal.hand_to(child.pid)
+        assert terminal._witness_pipe is not None
+        os.close(terminal._witness_pipe)  # what watchreload's death does to the pipe
+        terminal._witness_pipe = None
+        assert child.wait(DEADLINE_S) == -signal.SIGKILL
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(DEADLINE_S)
+        terminal.close()
+        os.close(master)

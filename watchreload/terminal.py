@@ -156,6 +156,33 @@ def _resumable_by_a_shell() -> bool:
         return False
 
 
+def _collect_stop(child: subprocess.Popen[Any]) -> int | None:
+    """The signal that stopped `child`, collecting only that report; None when it is not stopped.
+
+    waitid(WSTOPPED) without WEXITED never collects an exit, so Popen stays the one reaper of the
+    exit status. macOS has no waitid: there waitpid(WUNTRACED) may collect the exit as well, and
+    then hands it to Popen through `returncode`.
+    """
+    if hasattr(os, "waitid"):
+        try:
+            info = os.waitid(os.P_PID, child.pid, os.WSTOPPED | os.WNOHANG)
+        except ChildProcessError:
+            return None
+        return info.si_status if info is not None and info.si_code == os.CLD_STOPPED else None
+    if child.returncode is not None:
+        return None
+    try:
+        pid, status = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if pid == 0:
+        return None
+    if os.WIFSTOPPED(status):
+        return os.WSTOPSIG(status)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return None
+
+
 def terminal_gone(fd: int) -> bool:
     """True after a hang-up (the terminal is gone), False while it is there (`kill -HUP`)."""
     try:
@@ -276,24 +303,19 @@ class ForegroundTerminal:
 
     # -- stops: Ctrl-Z, and reads before the hand-over ------------------------------------------
 
-    def follow_stop(self, pid: int) -> int | None:
+    def follow_stop(self, child: subprocess.Popen[Any]) -> int | None:
         """If the child has stopped, act as a shell would; return the stop signal, else None.
 
         SIGTTIN/SIGTTOU (it used the terminal while not in front): hand it over again and
         continue it. Any other stop (Ctrl-Z): take the terminal back and stop watchreload, so
         that the shell sees the job stopped; on `fg`, give the child its modes and the terminal
-        and continue it (on `bg`, continue it in the background). Only stops are collected
-        (WSTOPPED without WEXITED), so Popen stays the one reaper of the exit status.
+        and continue it (on `bg`, continue it in the background).
         """
-        try:
-            info = os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOHANG)
-        except ChildProcessError:
+        stop = _collect_stop(child)
+        if stop is None:
             return None
-        if info is None or info.si_code != os.CLD_STOPPED:
-            return None
-        pgid = self._pgid if self._pgid is not None else pid
-        stop = info.si_status
-        logger.debug("child %d stopped by %s", pid, signal.Signals(stop).name)
+        pgid = self._pgid if self._pgid is not None else child.pid
+        logger.debug("child %d stopped by %s", child.pid, signal.Signals(stop).name)
         if stop in (signal.SIGTTIN, signal.SIGTTOU) and self.hand_to(pgid):
             return stop
         self._suspend(pgid)

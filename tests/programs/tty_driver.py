@@ -6,7 +6,8 @@ Runs COMMAND in a process group of its own (wrapped by pdeathsig_argv), lends it
 there is one and prints `DRIVER ...` lines. When the child exits by itself, the driver exits with
 its status. A keyboard signal that reached the child's group ends the driver too (with the
 child's status). SIGHUP restarts the child, unless the terminal hung up: then the driver stops the
-child and exits 129. With --lazy the terminal is given only when the child stops on SIGTTIN.
+child and exits 129. With --lazy the terminal is given only when the child stops on SIGTTIN; with
+--no-waitid the driver runs without os.waitid, as on macOS.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def watch(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) -
             hangups.clear()
             return "hangup" if terminal is not None and terminal.hung_up() else "restart"
         if terminal is not None:
-            stopped = terminal.follow_stop(child.pid)
+            stopped = terminal.follow_stop(child)
             if stopped is not None:
                 say(f"child stopped by {signal.Signals(stopped).name}; resumed")
             if terminal.keyboard_signal() is not None:
@@ -110,8 +111,11 @@ def run(command: list[str], terminal: ForegroundTerminal | None, lazy: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lazy", action="store_true")
+    parser.add_argument("--no-waitid", action="store_true", help="as on macOS")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args()
+    if args.no_waitid:
+        delattr(os, "waitid")
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
         hangups.append(signum)
