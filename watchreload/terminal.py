@@ -33,11 +33,12 @@ SIGKILL, the read sees EOF and the witness SIGKILLs the whole group, so no grand
 watchreload (on macOS too). `pdeathsig_argv` adds the Linux parent-death signal on the child
 itself, with or without a terminal.
 
-A Ctrl-Z stops the child's group; `follow_stop` then takes the terminal back and stops
-watchreload, so that the shell shows the job stopped; `fg` continues watchreload, which gives the
-child its modes and the terminal again and continues it. Call everything from the thread that
-spawns the child (the main thread): the SIGTTOU block is per thread, and the parent-death signal
-fires when the spawning *thread* ends.
+Limits: the witness sees what is sent to the whole group, so a command that moves its own job to
+another group (an interactive shell as the command) takes Ctrl-C with it, unseen; between
+`disarm()` and `take_back()` (a restart's grace period) a Ctrl-C reaches only the dying child;
+Ctrl-C at a pdb prompt ends watchreload too, as the rule says. Call everything from the thread
+that spawns the child (the main thread): the SIGTTOU block is per thread, and the parent-death
+signal fires when the spawning *thread* ends.
 """
 
 from __future__ import annotations
@@ -235,6 +236,7 @@ class ForegroundTerminal:
         self._saved = termios.tcgetattr(self.fd)
 
     def close(self) -> None:
+        """At exit: stop the witness, close /dev/tty (call take_back first)."""
         self.disarm()
         with contextlib.suppress(OSError):
             os.close(self.fd)
