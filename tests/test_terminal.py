@@ -168,6 +168,11 @@ def start(shell: Shell, mode: str, *driver_options: str) -> tuple[int, int]:
     return driver, child
 
 
+def state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2]
+
+
 def gone(*pids: int) -> bool:
     return not any(alive(pid) for pid in pids)
 
@@ -260,6 +265,23 @@ def test_ctrl_z_stops_both_and_fg_resumes_both(shell: Shell, waits: list[str]) -
     assert gone(driver, child)
 
 
+def test_after_ctrl_z_and_bg_a_read_stops_the_job_until_fg(shell: Shell) -> None:
+    driver, child = start(shell, "input")
+    shell.expect(r"NAME\? ")
+    shell.send("\x1a")
+    shell.expect(r"Stopped")
+    shell.run("bg")
+    shell.expect(r"DRIVER child stopped by SIGTSTP; resumed")  # in the background: no hand-over
+    wait_for(lambda: state(driver) == "T", message="the job to stop when the child reads")
+    shell.run("fg")
+    shell.expect(r"DRIVER child stopped by SIGTTIN; resumed")  # printed once continued
+    shell.send("dave\r")
+    shell.expect(r"GOT dave\n")
+    shell.expect(r"DRIVER exit rc=0")
+    assert shell.status() == 0
+    assert gone(driver, child)
+
+
 def test_a_restart_while_the_child_waits_at_a_prompt(shell: Shell) -> None:
     driver, first = start(shell, "input")
     shell.expect(r"NAME\? ")
@@ -274,6 +296,18 @@ def test_a_restart_while_the_child_waits_at_a_prompt(shell: Shell) -> None:
     shell.expect(r"DRIVER exit rc=0")
     assert second != first
     assert shell.status() == 0
+
+
+def test_a_child_killed_while_the_terminal_is_raw_leaves_it_restored(shell: Shell) -> None:
+    driver, _ = start(shell, "raw-then-input")
+    shell.expect(r"READY")
+    os.kill(driver, signal.SIGHUP)
+    shell.expect(r"DRIVER restart")
+    shell.expect(r"NAME\? ")
+    shell.send("line\x7fE\r")  # a canonical terminal again: backspace edits the line
+    shell.expect(r"GOT linE\n")
+    shell.expect(r"DRIVER exit rc=0")
+    assert shell.modes() == "icanon echo"
 
 
 def test_a_hang_up_stops_the_child_and_the_driver(shell: Shell) -> None:

@@ -20,9 +20,9 @@ child; a shell can use it only because it shares the group and sees the SIGINT i
 else records a VINTR: the line discipline consumes the character and /proc shows only pending
 signals. So watchreload puts a *witness* in the child's group before handing the terminal over: a
 tiny `python -I -S` that never touches the terminal, with SIGINT, SIGQUIT and SIGHUP at their
-defaults and SIGTSTP ignored. Whatever the terminal sends to the foreground group kills it too,
-and its status (-SIGINT) tells `keyboard_signal()` that the keyboard was used, whatever the child
-did. Timing: the terminal signals every member of the group in one pass under the kernel's
+defaults and the stop signals ignored. Whatever the terminal sends to the foreground group kills
+it too, and its status (-SIGINT) tells `keyboard_signal()` that the keyboard was used, whatever
+the child did. Timing: the terminal signals every member of the group in one pass under the kernel's
 tasklist lock, and no process becomes a reapable zombie before that pass ends (exit_notify takes
 the lock for writing); so once the child's exit is seen, the witness has the signal pending, and
 `keyboard_signal(settle_s)` waits for it only when /proc shows a signal pending (elsewhere it
@@ -65,7 +65,8 @@ _WITNESS_CODE = """\
 import os, signal
 for name in ("SIGINT", "SIGQUIT", "SIGHUP", "SIGTERM"):
     signal.signal(getattr(signal, name), signal.SIG_DFL)
-signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
 while os.read(0, 1):
     pass
 os.killpg(0, signal.SIGKILL)

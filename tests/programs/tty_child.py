@@ -1,7 +1,8 @@
 """A child for tests/test_terminal.py: one terminal behaviour per mode, with marker lines.
 
 Modes: input (reads a line: NAME? / GOT <line>), breakpoint (pdb, then AFTER), raw and noecho (leave
-the terminal so and exit 0), catch-int (catches Ctrl-C and exits 0, as Django's runserver does),
+the terminal so and exit 0), raw-then-input (raw and waits the first time, input after: it marks
+./raw-once), catch-int (catches Ctrl-C and exits 0, as Django's runserver does),
 wait (SIGINT at its default), ignore-hup (ignores SIGHUP and waits), grandchild (starts a
 grandchild in its group and waits).
 """
@@ -34,6 +35,14 @@ def main() -> None:
     elif mode == "raw":
         tty.setraw(0)
         print("LEFT-RAW", flush=True)
+    elif mode == "raw-then-input":  # the first start leaves the terminal raw and waits
+        if os.path.exists("raw-once"):
+            print("GOT", input("NAME? "), flush=True)
+        else:
+            open("raw-once", "w").close()
+            tty.setraw(0)
+            print("READY", flush=True)
+            wait_forever()
     elif mode == "noecho":
         modes = termios.tcgetattr(0)
         modes[3] &= ~termios.ECHO
