@@ -16,17 +16,18 @@ keeping the child in watchreload's group (Django, hupper, watchfiles), was not c
 **The Ctrl-C rule.** With the child in front, the terminal signals the child's group only, and
 watchreload must still end on one Ctrl-C when the child catches SIGINT and exits 0 (Django's
 runserver). "The child died of SIGINT" (Cracauer's wait-and-cooperative-exit) misses exactly that
-child; a shell can use it only because it shares the group and sees the SIGINT itself. Nothing
-else records a VINTR: the line discipline consumes the character and /proc shows only pending
-signals. So watchreload puts a *witness* in the child's group before handing the terminal over: a
-tiny `python -I -S` that never touches the terminal, with SIGINT, SIGQUIT and SIGHUP at their
-defaults and the stop signals ignored. Whatever the terminal sends to the foreground group kills
-it too, and its status (-SIGINT) tells `keyboard_signal()` that the keyboard was used, whatever
-the child did. Timing: the terminal signals every member of the group in one pass under the kernel's
-tasklist lock, and no process becomes a reapable zombie before that pass ends (exit_notify takes
-the lock for writing); so once the child's exit is seen, the witness has the signal pending, and
-`keyboard_signal(settle_s)` waits for it only when /proc shows a signal pending (elsewhere it
-waits up to settle_s).
+child; a shell can use it only because it shares the group and sees the SIGINT itself. Nothing else
+records a VINTR: the line discipline consumes the character and /proc shows only pending signals.
+So watchreload puts a *witness* in the child's group before handing the terminal over: a `/bin/sh`
+(1 ms, 2 MB) that never touches the terminal, with SIGINT, SIGQUIT and SIGHUP at the defaults exec
+gives them (no window: a Python witness would turn a Ctrl-C during its start-up into an exit status
+1) and the stop signals ignored. Whatever the terminal sends to the foreground group kills it too,
+and its status (-SIGINT) tells `keyboard_signal()` that the keyboard was used, whatever the child
+did. Timing: the terminal signals every member of the group in one pass under the kernel's tasklist
+lock, and no process becomes a reapable zombie before that pass ends (exit_notify takes the lock
+for writing); so once the child's exit is seen, the witness has the signal pending, and
+`keyboard_signal(settle_s)` waits for it only when /proc shows a signal pending (elsewhere it waits
+up to settle_s).
 
 The witness also reads a pipe whose only writer is watchreload. When watchreload dies, even by
 SIGKILL, the read sees EOF and the witness SIGKILLs the whole group, so no grandchild outlives
@@ -59,18 +60,11 @@ logger = logging.getLogger(__name__)
 
 KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed witness
 
-# The witness: dies of whatever the terminal sends to the group; kills the group when the pipe
-# from watchreload (its stdin) reaches EOF, that is when watchreload has died.
-_WITNESS_CODE = """\
-import os, signal
-for name in ("SIGINT", "SIGQUIT", "SIGHUP", "SIGTERM"):
-    signal.signal(getattr(signal, name), signal.SIG_DFL)
-for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
-    signal.signal(getattr(signal, name), signal.SIG_IGN)
-while os.read(0, 1):
-    pass
-os.killpg(0, signal.SIGKILL)
-"""
+# The witness, a POSIX sh: SIGINT, SIGQUIT, SIGHUP stay at the defaults exec gives them, so it dies
+# of whatever the terminal sends to the group from its first instruction on; the stop signals are
+# ignored. When the pipe from watchreload (its stdin) reaches EOF, watchreload has died: it then
+# SIGKILLs its process group, the child's.
+_WITNESS = ["/bin/sh", "-c", "trap '' TSTP TTIN TTOU; read -r line; kill -KILL 0"]
 
 # Exec wrapper: PR_SET_PDEATHSIG (1) = SIGKILL, then exec the command in the same process. If the
 # parent died before prctl took effect, getppid() is no longer the expected parent: die now.
@@ -347,7 +341,7 @@ class ForegroundTerminal:
         read_end, write_end = os.pipe()
         try:
             self._witness = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _WITNESS_CODE],
+                _WITNESS,
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
