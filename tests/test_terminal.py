@@ -26,7 +26,7 @@ import pytest
 
 from tests.programs.harness import alive
 from tests.support import PYTHON, Spawned, session_members, wait_for
-from watchreload.terminal import ForegroundTerminal, pdeathsig_argv
+from watchreload.terminal import ForegroundTerminal, GroupWitness, pdeathsig_argv
 
 PROGRAMS = Path(__file__).parent / "programs"
 DRIVER = f"{PYTHON} {PROGRAMS / 'tty_driver.py'}"
@@ -373,46 +373,53 @@ def test_pdeathsig_wrapper_keeps_the_pid_and_reports_a_missing_command(tmp_path:
 
 def test_the_witness_sees_a_signal_to_the_group_even_after_the_child_is_seen_gone() -> None:
     """What the terminal does on Ctrl-C (SIGINT to the whole group at once), without a terminal:
-    the child catches it and exits at once; keyboard_signal(settle_s) still reports it."""
+    the child catches it and exits at once; signalled(settle_s) still reports it."""
     catcher = (
         "import signal, sys, time; signal.signal(2, lambda *a: sys.exit(0)); print('READY', "
         "flush=True); time.sleep(60)"
     )
-    master, slave = os.openpty()
-    terminal = ForegroundTerminal(slave)  # not our controlling terminal: only the witness works
     child = subprocess.Popen([PYTHON, "-c", catcher], process_group=0, stdout=subprocess.PIPE)
+    witness = GroupWitness(child.pid)
     try:
-        assert not terminal.hand_to(child.pid)  # nothing to hand over, the witness is there
-        assert terminal.keyboard_signal() is None
+        assert witness.signalled() is None
         assert child.stdout is not None and child.stdout.readline() == b"READY\n"
         os.killpg(child.pid, signal.SIGINT)
         assert child.wait(DEADLINE_S) == 0
-        assert terminal.keyboard_signal(settle_s=DEADLINE_S) == signal.SIGINT
-        terminal.take_back()
-        assert terminal.keyboard_signal() == signal.SIGINT  # kept until the next child
+        assert witness.signalled(settle_s=DEADLINE_S) == signal.SIGINT
+        witness.stop()
+        assert witness.signalled() == signal.SIGINT  # kept after stop()
     finally:
+        witness.stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(DEADLINE_S)
         if child.stdout is not None:
             child.stdout.close()
-        terminal.close()
-        os.close(master)
+
+
+def test_a_stopped_witness_reports_nothing_and_leaves_the_group_alone() -> None:
+    child = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(60)"], process_group=0)
+    witness = GroupWitness(child.pid)
+    try:
+        witness.stop()
+        assert witness.signalled() is None  # our SIGKILL is not a keyboard signal
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait(DEADLINE_S)
 
 
 def test_the_witness_kills_the_group_when_the_supervisor_is_gone() -> None:
-    master, slave = os.openpty()
-    terminal = ForegroundTerminal(slave)
     child = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(60)"], process_group=0)
+    witness = GroupWitness(child.pid)
     try:
-        terminal.hand_to(child.pid)
-        assert terminal._witness_pipe is not None
-        os.close(terminal._witness_pipe)  # what watchreload's death does to the pipe
-        terminal._witness_pipe = None
+        assert witness._pipe is not None
+        os.close(witness._pipe)  # what watchreload's death does to the pipe
+        witness._pipe = None
         assert child.wait(DEADLINE_S) == -signal.SIGKILL
+        assert witness.signalled(settle_s=DEADLINE_S) == signal.SIGKILL  # it killed itself too
     finally:
+        witness.stop()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(DEADLINE_S)
-        terminal.close()
-        os.close(master)

@@ -85,10 +85,9 @@ except OSError as exc:
 def pdeathsig_argv(argv: Sequence[str], parent_pid: int | None = None) -> list[str]:
     """`argv` run so that it gets SIGKILL when its parent thread ends (Linux; unchanged elsewhere).
 
-    The wrapper is `python -I -S -c`: it sets PR_SET_PDEATHSIG through ctypes and execs `argv` in
-    the same process (same pid, same process group), without `preexec_fn`, which is unsafe with
-    threads. Elsewhere there is no parent-death signal; in terminal mode the witness still kills
-    the group when watchreload dies. Exit status 127/126 when `argv[0]` cannot be run.
+    `python -I -S -c` sets PR_SET_PDEATHSIG through ctypes and execs `argv` in the same process
+    (same pid and group), without `preexec_fn` (unsafe with threads); 127/126 when `argv[0]`
+    cannot be run. Elsewhere only a GroupWitness kills the group when watchreload dies.
     """
     if not sys.platform.startswith("linux") or not sys.executable:
         return list(argv)
@@ -192,6 +191,59 @@ def terminal_gone(fd: int) -> bool:
     return False
 
 
+class GroupWitness:
+    """The witness (see above) in group `pgid`; off a terminal too: it kills the group at EOF."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self._signal: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        read_end, write_end = os.pipe()
+        self._pipe: int | None = write_end  # only watchreload holds it
+        try:
+            self._process = subprocess.Popen(
+                _WITNESS,
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                process_group=pgid,
+            )
+        except OSError as exc:  # the group has already gone: the child is dead
+            logger.debug("no witness for group %d: %s", pgid, exc)
+        finally:
+            os.close(read_end)
+
+    def signalled(self, settle_s: float = 0.0) -> int | None:
+        """The signal that killed the witness (sent to the group), or None.
+
+        Pass settle_s once the child has exited: a signal already pending for the witness is then
+        waited for, up to settle_s.
+        """
+        process = self._process
+        if process is not None and settle_s > 0 and process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if _signal_pending(process.pid):
+                    process.wait(settle_s)
+        if process is not None and process.returncode is not None and process.returncode < 0:
+            self._signal = -process.returncode
+        return self._signal
+
+    def stop(self) -> None:
+        """Kill the witness, keeping what killed it before; then close the pipe."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            try:
+                process.wait(KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                logger.warning("the witness %d survived SIGKILL", process.pid)
+        elif process is not None and process.returncode is not None and process.returncode < 0:
+            self._signal = -process.returncode
+        if self._pipe is not None:
+            os.close(self._pipe)  # only once the witness is dead: at EOF it kills the group
+            self._pipe = None
+
+
 class ForegroundTerminal:
     """The controlling terminal, in front of which watchreload runs; lends it to each child."""
 
@@ -200,9 +252,7 @@ class ForegroundTerminal:
         self._saved: list[Any] | None = None
         self._child_modes: list[Any] | None = None
         self._pgid: int | None = None
-        self._witness: subprocess.Popen[bytes] | None = None
-        self._witness_pipe: int | None = None  # the write end; only watchreload holds it
-        self._keyboard_signal: int | None = None
+        self._witness: GroupWitness | None = None
 
     @classmethod
     def detect(cls, stdin_fd: int = 0) -> ForegroundTerminal | None:
@@ -246,8 +296,8 @@ class ForegroundTerminal:
         """
         if self._pgid != pgid:
             self.disarm()
-            self._pgid, self._child_modes, self._keyboard_signal = pgid, None, None
-            self._start_witness(pgid)
+            self._pgid, self._child_modes = pgid, None
+            self._witness = GroupWitness(pgid)
         if not self._may_take(pgid):
             return False
         try:
@@ -335,57 +385,14 @@ class ForegroundTerminal:
         if not self.hand_to(pgid):
             _signal_group(pgid, signal.SIGCONT)
 
-    # -- the witness ----------------------------------------------------------------------------
-
-    def _start_witness(self, pgid: int) -> None:
-        read_end, write_end = os.pipe()
-        try:
-            self._witness = subprocess.Popen(
-                _WITNESS,
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                process_group=pgid,
-            )
-        except OSError as exc:  # the group has already gone: the child is dead
-            logger.debug("no witness for group %d: %s", pgid, exc)
-            os.close(write_end)
-            return
-        finally:
-            os.close(read_end)
-        self._witness_pipe = write_end
-
     def keyboard_signal(self, settle_s: float = 0.0) -> int | None:
-        """The signal the terminal sent to the child's group (SIGINT, SIGQUIT, SIGHUP), or None.
-
-        Pass settle_s (say 1.0) once the child has exited: a signal already pending for the
-        witness is then waited for, up to settle_s.
-        """
-        witness = self._witness
-        pending = witness is not None and witness.poll() is None and _signal_pending(witness.pid)
-        if witness is not None and pending and settle_s > 0:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                witness.wait(settle_s)
-        if witness is not None and witness.returncode is not None and witness.returncode < 0:
-            self._keyboard_signal = -witness.returncode
-        return self._keyboard_signal
+        """What the terminal sent the child's group (SIGINT...) or None; see GroupWitness."""
+        return None if self._witness is None else self._witness.signalled(settle_s)
 
     def disarm(self) -> None:
         """Stop the witness; call before signalling the child's group yourself."""
-        witness, self._witness = self._witness, None
-        if witness is not None:
-            returncode = witness.poll()
-            if returncode is not None and returncode < 0:  # it died of a signal before now
-                self._keyboard_signal = -returncode
-            elif returncode is None:
-                witness.kill()
-                try:
-                    witness.wait(KILL_WAIT_S)
-                except subprocess.TimeoutExpired:
-                    logger.warning("the terminal witness %d survived SIGKILL", witness.pid)
-        if self._witness_pipe is not None:
-            os.close(self._witness_pipe)  # only after the witness is dead: EOF kills the group
-            self._witness_pipe = None
+        if self._witness is not None:
+            self._witness.stop()
 
     def hung_up(self) -> bool:
         """True after a hang-up of the terminal, False while it is there (a `kill -HUP`)."""
