@@ -26,7 +26,7 @@ import pytest
 
 from tests.programs.harness import alive
 from tests.support import PYTHON, Spawned, session_members, wait_for
-from watchreload.terminal import ForegroundTerminal, GroupWitness, pdeathsig_argv
+from watchreload.terminal import ForegroundTerminal, GroupWitness
 
 PROGRAMS = Path(__file__).parent / "programs"
 DRIVER = f"{PYTHON} {PROGRAMS / 'tty_driver.py'}"
@@ -332,7 +332,7 @@ def test_started_in_the_background_nothing_is_lent(shell: Shell) -> None:
     driver = int(shell.expect(r"DRIVER pid=(\d+) terminal=no").group(1))
     child = int(shell.expect(r"DRIVER child=(\d+)").group(1))
     shell.expect(r"READY")
-    os.kill(driver, signal.SIGKILL)  # the parent-death signal takes the child
+    os.kill(driver, signal.SIGKILL)  # the witness takes the child
     wait_for(lambda: gone(driver, child), message="the driver and the child to end")
 
 
@@ -341,7 +341,7 @@ def test_no_terminal_detected_without_a_tty() -> None:
         assert ForegroundTerminal.detect(devnull.fileno()) is None
 
 
-def test_without_a_tty_the_parent_death_signal_still_works(
+def test_without_a_tty_the_witness_still_takes_the_group_when_the_driver_dies(
     spawn: Callable[..., Spawned],
 ) -> None:
     process = spawn([*DRIVER.split(), "--", *CHILD.split(), "wait"])
@@ -350,25 +350,6 @@ def test_without_a_tty_the_parent_death_signal_still_works(
     child = int(re.findall(r"DRIVER child=(\d+)", process.output)[0])
     os.kill(process.pid, signal.SIGKILL)
     wait_for(lambda: gone(child), message="the child to end")
-
-
-def test_pdeathsig_wrapper_keeps_the_pid_and_reports_a_missing_command(tmp_path: Path) -> None:
-    wrapped = subprocess.Popen(
-        pdeathsig_argv([PYTHON, "-c", "import os; print(os.getpid())"]),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    out, _ = wrapped.communicate(timeout=DEADLINE_S)
-    assert (wrapped.returncode, out.strip()) == (0, str(wrapped.pid))
-    missing = subprocess.run(
-        pdeathsig_argv([str(tmp_path / "no-such-program")]),
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_S,
-        check=False,
-    )
-    assert missing.returncode == 127
-    assert "cannot run" in missing.stderr
 
 
 def test_the_witness_sees_a_signal_to_the_group_even_after_the_child_is_seen_gone() -> None:
