@@ -1,10 +1,10 @@
-"""A child for tests/test_terminal.py: one terminal behaviour per mode, with marker lines.
+"""A child for tests/test_terminal.py and tests/test_tty_cli.py: one terminal behaviour per mode.
 
-Modes: input (reads a line: NAME? / GOT <line>), breakpoint (pdb, then AFTER), raw and noecho (leave
-the terminal so and exit 0), raw-then-input (raw and waits the first time, input after: it marks
-./raw-once), catch-int (catches Ctrl-C and exits 0, as Django's runserver does),
-wait (SIGINT at its default), ignore-hup (ignores SIGHUP and waits), grandchild (starts a
-grandchild in its group and waits).
+Modes, each with marker lines: input (reads a line: NAME? / GOT <line>), breakpoint (pdb, then
+AFTER), raw and noecho (leave the terminal so and exit 0), raw-then-input (raw and waits the first
+time, input after: it marks ./raw-once), catch-int (catches Ctrl-C and exits 0, as Django's
+runserver does), wait (SIGINT at its default), ignore-hup (ignores SIGHUP and waits), grandchild
+(starts a grandchild in its group and waits).
 """
 
 from __future__ import annotations
