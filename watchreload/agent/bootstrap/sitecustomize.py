@@ -372,13 +372,18 @@ def _chain() -> None:
         sys.modules["sitecustomize"] = me  # there is none: site sees this one, as before
 
 
+agent: _Agent | None = None  # this process's agent, for a debugger (and the tests)
+
+
 def _start() -> None:
+    global agent
     if MODULE_NAME in sys.modules:
         return  # already running in this process (the directory twice on PYTHONPATH)
     address = os.environ.get(SOCKET_ENV)
     run = os.environ.get(RUN_ENV, "0")
     if address and run.isdigit():
-        _Agent(address, int(run)).install()
+        agent = _Agent(address, int(run))
+        agent.install()
 
 
 _start()
