@@ -50,6 +50,8 @@ _ESCAPES[ord("\\")] = "\\\\"
 
 
 def _json_string(text: str) -> str:
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'  # the usual path: nothing to escape
     return '"' + text.translate(_ESCAPES) + '"'
 
 
@@ -60,14 +62,12 @@ def _encode(report: str) -> bytes:
 
 def _spec_file(spec: Any) -> str | None:
     """The file a module was (or would be) loaded from (a zip import's archive), or None."""
-    if spec is None:
+    if spec is None or not getattr(spec, "has_location", False):
         return None
-    archive = getattr(spec.loader, "archive", None)  # zipimport.zipimporter
-    if isinstance(archive, str):
-        return archive
-    if getattr(spec, "has_location", False) and isinstance(spec.origin, str):
-        return spec.origin
-    return None
+    if type(spec.loader).__name__ == "zipimporter":
+        archive = getattr(spec.loader, "archive", None)
+        return archive if isinstance(archive, str) else None
+    return spec.origin if isinstance(spec.origin, str) else None
 
 
 class _Agent:
@@ -158,6 +158,7 @@ class _Agent:
     def collect(self, final: bool) -> tuple[list[str], list[str]]:
         modules: list[str] = []
         cwd = None
+        mine = HERE + os.sep
         for name in list(sys.modules):
             if name in self.seen:
                 continue
@@ -173,9 +174,9 @@ class _Agent:
             else:
                 filename = _spec_file(getattr(module, "__spec__", None))
             self.seen.add(name)
-            if filename is None or filename.startswith(HERE + os.sep):
+            if filename is None or filename.startswith(mine):
                 continue
-            if not os.path.isabs(filename):
+            if not filename.startswith("/"):
                 cwd = cwd or os.getcwd()
                 filename = os.path.join(cwd, filename)
             if filename not in self.sent_files:

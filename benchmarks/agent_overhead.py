@@ -1,0 +1,189 @@
+"""The agent's start-up overhead on a Django project: python -m benchmarks.agent_overhead
+
+The benchmarks have no Django project of their own, so this generates one with
+`django-admin startproject` in a temporary directory and times, with and without the agent
+(PYTHONPATH and the socket as `AgentChannel.start_run` sets them, the channel reading in this
+process), alternating the order every round, after a warm-up of each:
+
+- `check`: `python manage.py check`, from spawn to exit;
+- `runserver`: `python manage.py runserver --noreload 127.0.0.1:PORT`, from spawn until a TCP
+  connection to the port succeeds (polled every 2 ms), then the server's session is killed.
+
+It prints the median of each, and the ratio with / without (the issue's target: at most 1.05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from watchreload.agent.channel import AgentChannel, without_agent
+
+TARGET_RATIO = 1.05
+TIMEOUT_S = 60.0
+
+
+def make_project(directory: Path, python: str) -> Path:
+    subprocess.run(
+        [python, "-m", "django", "startproject", "mysite", str(directory)],
+        check=True,
+        timeout=TIMEOUT_S,
+    )
+    return directory / "manage.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+Timing = tuple[float, float]  # wall seconds, CPU seconds (user + system) of the process
+
+
+def _reap(process: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """Wait for the process; its exit status and CPU time, from wait4's rusage."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
+
+
+def time_check(python: str, manage: Path, env: dict[str, str]) -> Timing:
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [python, str(manage), "check"], env=env, cwd=manage.parent, stdout=subprocess.DEVNULL
+    )
+    try:
+        returncode, cpu = _reap(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.wait(TIMEOUT_S)
+    wall = time.perf_counter() - start
+    if returncode != 0:
+        raise RuntimeError(f"manage.py check exited with {returncode}")
+    return wall, cpu
+
+
+def time_runserver(python: str, manage: Path, env: dict[str, str]) -> Timing:
+    """Spawn to the first accepted connection; the CPU time includes the kill that follows."""
+    port = free_port()
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [python, str(manage), "runserver", "--noreload", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=manage.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wall = None
+    try:
+        deadline = start + TIMEOUT_S
+        while wall is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                wall = time.perf_counter() - start
+                break
+            if server.poll() is not None:
+                raise RuntimeError(f"runserver exited with {server.returncode} before listening")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"runserver did not listen within {TIMEOUT_S} s")
+            time.sleep(0.002)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        if server.returncode is None:
+            _, cpu = _reap(server)
+    return wall, cpu
+
+
+@contextlib.contextmanager
+def environments(
+    python: str, manage: Path
+) -> Iterator[tuple[AgentChannel, Callable[[], dict[str, str]], dict[str, str]]]:
+    base = without_agent(os.environ)
+    with AgentChannel() as channel:
+        channel.start_reader()
+
+        def with_agent() -> dict[str, str]:
+            added = channel.start_run([python, str(manage)], base)
+            if not added:
+                raise RuntimeError(f"{python} is not detected as a Python interpreter")
+            return {**base, **added}
+
+        yield channel, with_agent, base
+
+
+def measure(
+    name: str,
+    timer: Callable[[str, Path, dict[str, str]], Timing],
+    python: str,
+    manage: Path,
+    runs: int,
+) -> tuple[float, float]:
+    """Print and return the with/without ratios of the median wall and CPU times."""
+    with environments(python, manage) as (channel, with_agent, plain):
+        for _ in range(2):  # warm-up: bytecode caches, the page cache
+            timer(python, manage, plain)
+            timer(python, manage, with_agent())
+        times: dict[bool, list[Timing]] = {False: [], True: []}
+        reported = 0
+        for i in range(runs):
+            for agent in (False, True) if i % 2 == 0 else (True, False):
+                env = with_agent() if agent else plain
+                times[agent].append(timer(python, manage, env))
+                if agent:
+                    reported = len(channel.imported_files())
+        ratios = []
+        for kind, index in (("wall", 0), ("CPU", 1)):
+            without = statistics.median(t[index] for t in times[False])
+            with_ = statistics.median(t[index] for t in times[True])
+            ratios.append(with_ / without)
+            print(
+                f"{name:>9} {kind:>4}: without agent {without * 1000:7.1f} ms, "
+                f"with {with_ * 1000:7.1f} ms, ratio {with_ / without:.3f}"
+            )
+        print(f"{name:>9}: medians of {runs} runs each; the last run reported {reported} files")
+        return ratios[0], ratios[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.agent_overhead")
+    parser.add_argument("--runs", type=int, default=21, help="runs of each variant (default 21)")
+    parser.add_argument(
+        "--mode", choices=["check", "runserver", "both"], default="both", help="default: both"
+    )
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to measure")
+    args = parser.parse_args(argv)
+    timers = {"check": time_check, "runserver": time_runserver}
+    modes = list(timers) if args.mode == "both" else [args.mode]
+    print(
+        f"{args.python} ({sys.version.split()[0]}), {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="watchreload-agent-bench-") as directory:
+        manage = make_project(Path(directory), args.python)
+        ratios = [measure(mode, timers[mode], args.python, manage, args.runs) for mode in modes]
+    worst_wall = max(wall for wall, _ in ratios)
+    worst_cpu = max(cpu for _, cpu in ratios)
+    verdict = "within" if worst_wall <= TARGET_RATIO else "OVER"
+    print(
+        f"worst ratio: wall {worst_wall:.3f} ({verdict} the {TARGET_RATIO:.2f} target), "
+        f"CPU {worst_cpu:.3f}"
+    )
+    return 0 if worst_wall <= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
