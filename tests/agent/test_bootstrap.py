@@ -118,6 +118,19 @@ def test_a_syntax_error_at_start_is_reported_as_failed(
     assert broken.resolve() not in {p.resolve() for p in channel.imported_files()}
 
 
+def test_an_uncaught_error_at_import_is_reported_as_failed(
+    python: RunPython, channel: AgentChannel
+) -> None:
+    python.write("app/__init__.py", "")
+    bad = python.write("app/views.py", "import os\nundefined_name\n")
+    main = python.write("main.py", "import app.views\n")
+    process = python.run(main)
+    assert process.popen.returncode == 1
+    assert "NameError" in process.output
+    wait_for(lambda: failed(channel, bad), message="app/views.py reported as failed")
+    assert {p.name for p in channel.failed_files()} == {"views.py"}
+
+
 def test_a_caught_import_error_is_reported_and_a_missing_module_is_not(
     python: RunPython, channel: AgentChannel
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from watchreload.agent.channel import (
     RUN_ENV,
     SOCKET_ENV,
     AgentChannel,
+    ensure_bootstrap_bytecode,
     environment_for,
     python_path_with_bootstrap,
     without_agent,
@@ -174,3 +176,11 @@ def test_a_forged_pid_is_caught_by_the_kernels_credentials(
     sender.sendto(report(quiet_channel, pid=os.getppid()), str(quiet_channel.socket_path))
     assert quiet_channel.drain() == 0
     assert quiet_channel.skipped == 1
+
+
+def test_the_channel_writes_the_bootstrap_bytecode_for_this_interpreter() -> None:
+    source = BOOTSTRAP_DIR / "sitecustomize.py"
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.unlink(missing_ok=True)
+    ensure_bootstrap_bytecode()
+    assert cached.stat().st_mtime >= source.stat().st_mtime

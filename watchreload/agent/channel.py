@@ -38,9 +38,11 @@ WATCHRELOAD_AGENT_RUN are set. They stay in `os.environ`, so that Python grandch
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
+import py_compile
 import select
 import shutil
 import socket
@@ -114,6 +116,23 @@ def environment_for(
     }
 
 
+def ensure_bootstrap_bytecode() -> None:
+    """Write the bootstrap's bytecode cache for this interpreter when it is missing or stale.
+
+    pip writes it at install time; without it (an editable install under PYTHONDONTWRITEBYTECODE,
+    as many Docker images set) every Python process of the child would compile the bootstrap, a
+    few milliseconds each. A read-only installation without the cache keeps that cost.
+    """
+    source = BOOTSTRAP_DIR / "sitecustomize.py"
+    cached = Path(importlib.util.cache_from_source(os.fspath(source)))
+    try:
+        if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
+            return
+        py_compile.compile(os.fspath(source), cfile=os.fspath(cached), doraise=True)
+    except (OSError, py_compile.PyCompileError) as exc:
+        logger.debug("cannot write the agent bootstrap's bytecode to %s: %s", cached, exc)
+
+
 def _socket_directory() -> str:
     """A fresh 0700 directory whose socket path fits in sockaddr_un."""
     directory = tempfile.mkdtemp(prefix="watchreload-agent-")
@@ -127,6 +146,7 @@ class AgentChannel:
     """Receives the agents' reports and keeps what the current start of the child reported."""
 
     def __init__(self) -> None:
+        ensure_bootstrap_bytecode()
         self.directory = Path(_socket_directory())
         self.socket_path = self.directory / SOCKET_NAME
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -78,7 +78,7 @@ class _Agent:
         self.run = run
         self.seen: set[str] = set()  # names of sys.modules already looked at
         self.sent_files: set[str] = set()
-        self.looked_up: list[tuple[str, object]] = []  # (name, path) the import system asked for
+        self.looked_up: list[tuple[str, Any]] = []  # (name, path) the import system asked for
         self.failed: list[str] = []  # files of modules whose import raised
         self.listen: tuple[str, int] | None = None
         self.listen_sent = False
@@ -93,6 +93,7 @@ class _Agent:
     # -- hooks ------------------------------------------------------------------------------
 
     def install(self) -> None:
+        self.next_flush = time.monotonic() + FLUSH_INTERVAL_S  # none while site is still running
         sys.meta_path.insert(0, self.finder)
         gc.callbacks.append(self.on_gc)
         atexit.register(self.at_exit)
@@ -166,11 +167,12 @@ class _Agent:
             if name in ("__main__", "__mp_main__"):
                 # A script's __main__ has no __spec__; __file__ is removed when the script ends.
                 filename = getattr(module, "__file__", None)
-                if not isinstance(filename, str):
-                    if final and name == "__main__" and sys.argv and os.path.isfile(sys.argv[0]):
-                        filename = sys.argv[0]
-                    else:
-                        continue  # look again next time
+                if not isinstance(filename, str) and final and name == "__main__" and sys.argv:
+                    filename = sys.argv[0]
+                if not isinstance(filename, str) or not os.path.isfile(filename):
+                    if not final:
+                        continue  # not set yet (-m), or not a file ('<stdin>', -c): look again
+                    filename = None
             else:
                 filename = _spec_file(getattr(module, "__spec__", None))
             self.seen.add(name)
@@ -182,35 +184,43 @@ class _Agent:
             if filename not in self.sent_files:
                 self.sent_files.add(filename)
                 modules.append(filename)
-        failed = self.failed_files()
+        failed = self.failed_files(final)
         return modules, failed
 
-    def failed_files(self) -> list[str]:
+    def failed_files(self, final: bool) -> list[str]:
         """Files of modules that were looked for by an import and are not in sys.modules."""
         count = len(self.looked_up)
         looked_up = self.looked_up[:count]
         del self.looked_up[:count]
-        failed = self.failed[:]
-        del self.failed[: len(failed)]
-        path_finder = _path_finder()
-        in_progress = getattr(sys.modules.get("_frozen_importlib"), "_module_locks", {})
+        failed = [f for f in self.failed if f.startswith("/") or os.path.isfile(f)]
+        del self.failed[:]
         for name, path in looked_up:
-            if name in sys.modules or path_finder is None:
+            if name in sys.modules:
                 continue
-            if name in in_progress:  # found, not yet in sys.modules (another thread, a C init)
+            if not final and _importing(name):  # found, not in sys.modules yet (a C module's init)
                 self.looked_up.append((name, path))
                 continue
-            try:
-                spec = path_finder.find_spec(name, path)
-            except Exception:  # a broken path hook; the import itself reported that
-                continue
-            filename = _spec_file(spec)
+            filename = _spec_file(self.find_elsewhere(name, path))
             if filename is not None:
                 failed.append(filename)
+        failed = [os.path.abspath(f) for f in failed]
         for filename in failed:
             # Sent again later if it imports after all (a retry), which moves it back.
             self.sent_files.discard(filename)
         return failed
+
+    def find_elsewhere(self, name: str, path: Any) -> Any:
+        """The spec the other finders give for name, as importlib.util.find_spec would."""
+        for finder in list(sys.meta_path):
+            if finder is self.finder:
+                continue
+            try:
+                spec = finder.find_spec(name, path)
+            except Exception:  # a finder that cannot answer; the import itself said why
+                continue
+            if spec is not None:
+                return spec
+        return None
 
     def reports(
         self, modules: list[str], failed: list[str], listen: tuple[str, int] | None
@@ -238,7 +248,7 @@ class _Agent:
                     size = len(head)
                 parts[key].append(item)
                 size += len(item) + 1
-        if parts["modules"] or parts["failed"] or listen is not None:
+        if parts["modules"] or parts["failed"] or (listen is not None and not out):
             close()
         return out
 
@@ -260,9 +270,13 @@ class _Agent:
                 self.sock.close()
 
 
-def _path_finder() -> Any:
-    bootstrap = sys.modules.get("_frozen_importlib_external")
-    return getattr(bootstrap, "PathFinder", None)
+def _importing(name: str) -> bool:
+    """True while a thread holds the import lock of module `name`."""
+    locks = getattr(sys.modules.get("_frozen_importlib"), "_module_locks", None)
+    ref = locks.get(name) if isinstance(locks, dict) else None
+    lock = ref() if ref is not None else None
+    # A lock kept alive by a traceback of a failed import is released: its count is 0 or [].
+    return lock is not None and bool(getattr(lock, "count", 0))
 
 
 class _Finder:
