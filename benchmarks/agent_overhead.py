@@ -51,6 +51,36 @@ def free_port() -> int:
         return port
 
 
+# Chained after the agent's bootstrap (a user's sitecustomize, as far as the agent can tell): times
+# the agent's own code in the process (its import hook, its reports, its exit report) with the
+# process's CPU clock, and appends the total to SELF_TIME_ENV's file at exit.
+SELF_TIME_ENV = "AGENT_OVERHEAD_SELF_TIME_FILE"
+SELF_TIME_SITECUSTOMIZE = """
+import atexit, os, sys, time
+_agent = getattr(sys.modules.get("_watchreload_agent"), "agent", None)
+_spent = [0.0, 0]
+def _timed(function):
+    def timed(*args, **kwargs):
+        _spent[1] += 1
+        start = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _spent[1] -= 1
+            if not _spent[1]:
+                _spent[0] += time.process_time() - start
+    return timed
+if _agent is not None:
+    _agent.flush = _timed(_agent.flush)
+    _agent.finder.find_spec = _timed(_agent.finder.find_spec)
+    _agent.on_gc = _timed(_agent.on_gc)
+    def _report():
+        _timed(_agent.at_exit)()
+        with open(os.environ["AGENT_OVERHEAD_SELF_TIME_FILE"], "a") as f:
+            f.write(f"{_spent[0]}\\n")
+    atexit.register(_report)
+"""
+
 Timing = tuple[float, float]  # wall seconds, CPU seconds (user + system) of the process
 
 
@@ -162,7 +192,37 @@ def measure(
                 f"(median of the rounds' ratios {paired:.3f})"
             )
         print(f"{name:>9}: medians of {runs} runs each; the last run reported {reported} files")
+        if timer is time_check:  # runserver is killed, so it never reaches its exit report
+            self_time(name, timer, python, manage, with_agent, runs)
         return ratios[0], ratios[1]
+
+
+def self_time(
+    name: str,
+    timer: Callable[[str, Path, dict[str, str]], Timing],
+    python: str,
+    manage: Path,
+    with_agent: Callable[[], dict[str, str]],
+    runs: int,
+) -> None:
+    """The CPU time the agent's own code takes in the process, against the process's CPU time."""
+    with tempfile.TemporaryDirectory(prefix="watchreload-agent-self-") as directory:
+        (Path(directory) / "sitecustomize.py").write_text(SELF_TIME_SITECUSTOMIZE)
+        record = Path(directory) / "self-time.txt"
+        shares, spent = [], []
+        for _ in range(runs):
+            env = with_agent()
+            env["PYTHONPATH"] += os.pathsep + directory
+            env[SELF_TIME_ENV] = str(record)
+            record.unlink(missing_ok=True)
+            _, cpu = timer(python, manage, env)
+            seconds = sum(float(line) for line in record.read_text().split())
+            spent.append(seconds)
+            shares.append(seconds / cpu)
+    print(
+        f"{name:>9} self: the agent's code takes {statistics.median(spent) * 1000:.1f} ms of CPU "
+        f"per run, {statistics.median(shares) * 100:.2f} % of the process's CPU time (median)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

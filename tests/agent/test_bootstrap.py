@@ -337,3 +337,24 @@ def test_a_report_from_an_earlier_start_is_ignored(
     assert fresh.popen.returncode == 0
     wait_for(lambda: reported(channel, main), message="the current start's report")
     assert channel.reporting_pids() == {fresh.pid}
+
+
+def test_a_fork_child_reports_with_its_own_pid(python: RunPython, channel: AgentChannel) -> None:
+    forked_module = python.write("forkedmod.py", "")
+    main = python.write(
+        "main.py",
+        """
+        import os, sys
+        pid = os.fork()
+        if pid == 0:
+            import forkedmod
+            sys.exit(0)  # atexit runs: the child's last report goes out
+        _, status = os.waitpid(pid, 0)
+        raise SystemExit(os.waitstatus_to_exitcode(status))
+        """,
+    )
+    process = python.run(main)
+    assert process.popen.returncode == 0, process.output
+    wait_for(lambda: reported(channel, main, forked_module), message="the fork child's module")
+    assert len(channel.reporting_pids()) == 2
+    assert channel.skipped == 0  # the kernel's pid is the child's, as the report says

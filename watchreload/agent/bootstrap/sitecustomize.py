@@ -11,11 +11,21 @@ watchreload prepends this directory to PYTHONPATH, so that `site` imports this f
    TCP socket.
 
 No thread: a finder first in `sys.meta_path` notes every name the import system looks for and
-returns None (the regular finders do the work); a report is sent from it at most every
-FLUSH_INTERVAL_S, from a `gc` callback (so that the last imports go out once the program does
-anything at all), when a socket starts listening, and at exit. Each report diffs `sys.modules`
-against what was already sent. It imports nothing but built-in modules and `_socket`, and must
-run on every Python 3 a child may use (3.8 and newer), so it avoids newer syntax.
+returns None (the regular finders do the work), and one last in it notes the names no finder
+has. A report is sent from the first at most every FLUSH_INTERVAL_S, from a `gc` callback (so
+that the last imports go out once the program does anything at all), when a socket starts
+listening, and at exit. Each report diffs `sys.modules` against what was already sent; a name
+looked for by an import, found, and not in `sys.modules` is a failed import. It imports nothing
+but built-in modules, `__future__` and `_socket`, and must run on every Python 3 a child may
+use (3.7 and newer), so it avoids newer syntax.
+
+What the program can see: PYTHONPATH, WATCHRELOAD_AGENT_SOCKET and WATCHRELOAD_AGENT_RUN in
+`os.environ`; this module as `sys.modules['_watchreload_agent']`; the two finders at the ends of
+`sys.meta_path`; a `sys.excepthook` that notes a SyntaxError's file and calls the previous hook;
+one `gc.callbacks` entry and one atexit function; `socket.socket.listen` wrapped until the
+first TCP socket listens. A fork child goes on reporting with its own pid; one that ends with
+`os._exit` (multiprocessing's fork start method) loses what it imported since its last report.
+When the socket is gone (watchreload exited), the agent takes its hooks out and stays quiet.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ PROTOCOL_VERSION = 1
 SOCKET_ENV = "WATCHRELOAD_AGENT_SOCKET"
 RUN_ENV = "WATCHRELOAD_AGENT_RUN"
 MODULE_NAME = "_watchreload_agent"  # where this module stays in sys.modules once chained
-FLUSH_INTERVAL_S = 0.1
+FLUSH_INTERVAL_S = 0.25
 DATAGRAM_LIMIT_BYTES = 32 * 1024  # well under the default socket send buffer (208 KiB)
 BACKLOG_LIMIT = 64  # reports kept while the receiver's queue is full
 EXIT_SEND_TIMEOUT_S = 1.0
@@ -88,6 +98,8 @@ class _Agent:
         self.flushing = False
         self.disabled = False
         self.finder = _Finder(self)
+        self.last_finder = _NotFound(self)
+        self.not_found: set[str] = set()  # looked for, and no finder had it
         self.pending_names = False
 
     # -- hooks ------------------------------------------------------------------------------
@@ -95,6 +107,7 @@ class _Agent:
     def install(self) -> None:
         self.next_flush = time.monotonic() + FLUSH_INTERVAL_S  # none while site is still running
         sys.meta_path.insert(0, self.finder)
+        sys.meta_path.append(self.last_finder)
         gc.callbacks.append(self.on_gc)
         atexit.register(self.at_exit)
         if hasattr(os, "register_at_fork"):
@@ -115,8 +128,9 @@ class _Agent:
 
     def uninstall(self) -> None:
         self.disabled = True
-        if self.finder in sys.meta_path:
-            sys.meta_path.remove(self.finder)
+        for finder in (self.finder, self.last_finder):
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
         if self.on_gc in gc.callbacks:
             gc.callbacks.remove(self.on_gc)
 
@@ -194,8 +208,13 @@ class _Agent:
         del self.looked_up[:count]
         failed = [f for f in self.failed if f.startswith("/") or os.path.isfile(f)]
         del self.failed[:]
+        not_found, self.not_found = self.not_found, set()
+        if sys.meta_path and sys.meta_path[-1] is not self.last_finder:
+            # A finder appended since: keep ours last, so that it only sees what none has.
+            sys.meta_path.remove(self.last_finder)
+            sys.meta_path.append(self.last_finder)
         for name, path in looked_up:
-            if name in sys.modules:
+            if name in sys.modules or name in not_found:
                 continue
             if not final and _importing(name):  # found, not in sys.modules yet (a C module's init)
                 self.looked_up.append((name, path))
@@ -212,7 +231,7 @@ class _Agent:
     def find_elsewhere(self, name: str, path: Any) -> Any:
         """The spec the other finders give for name, as importlib.util.find_spec would."""
         for finder in list(sys.meta_path):
-            if finder is self.finder:
+            if finder is self.finder or finder is self.last_finder:
                 continue
             try:
                 spec = finder.find_spec(name, path)
@@ -321,6 +340,19 @@ class _Finder:
             return None
         finally:
             self.hooking_socket = False
+
+
+class _NotFound:
+    """Last in sys.meta_path: asked only for what no other finder has (ModuleNotFoundError)."""
+
+    def __init__(self, agent: _Agent) -> None:
+        self.agent = agent
+
+    def __repr__(self) -> str:
+        return "<watchreload agent not-found finder>"
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        self.agent.not_found.add(fullname)
 
 
 class _ListenHookLoader:
