@@ -358,3 +358,22 @@ def test_a_fork_child_reports_with_its_own_pid(python: RunPython, channel: Agent
     wait_for(lambda: reported(channel, main, forked_module), message="the fork child's module")
     assert len(channel.reporting_pids()) == 2
     assert channel.skipped == 0  # the kernel's pid is the child's, as the report says
+
+
+def test_importing_the_bootstrap_by_its_package_name_does_nothing(python: RunPython) -> None:
+    probe = python.write(
+        "probe.py",
+        """
+        import sys
+        before = (list(sys.meta_path), sys.modules.get("sitecustomize"), sys.excepthook)
+        import watchreload.agent.bootstrap.sitecustomize
+        after = (list(sys.meta_path), sys.modules.get("sitecustomize"), sys.excepthook)
+        print(before == after)
+        """,
+    )
+    env = channel_module.without_agent(python.environment())  # no bootstrap on PYTHONPATH...
+    env[channel_module.SOCKET_ENV] = str(python.directory / "agent.sock")  # ...but the variables
+    env[channel_module.RUN_ENV] = "1"
+    process = python.spawn([PYTHON, str(probe)], env=env)
+    assert process.wait() == 0, process.output
+    assert process.output == "True\n"

@@ -433,5 +433,6 @@ def _start() -> None:
         agent.install()
 
 
-_start()
-_chain()
+if __name__ == "sitecustomize":  # not when imported by its package name (a docs tool, a test)
+    _start()
+    _chain()
