@@ -10,9 +10,15 @@ reported as a leak; the tests also check by pid and process group that nothing i
 
 from __future__ import annotations
 
+import errno
+import io
+import logging
 import os
 import re
+import select
 import signal
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +28,7 @@ import pytest
 from tests.programs.harness import alive, clean_environ
 from tests.ptys import NEEDS_A_PTY, PROMPT, Shell, shell_session
 from tests.support import PYTHON, Spawned, wait_for
+from watchreload.cli import _TerminalHandler
 
 pytestmark = NEEDS_A_PTY
 
@@ -271,3 +278,52 @@ def test_with_tty_never_the_terminal_stays_with_watchreload(shell: Shell, tree: 
     shell.expect(r"SIGINT received; stopping")
     shell.expect(re.escape(PROMPT))
     assert shell.status() == 128 + signal.SIGTERM
+
+
+# -- writing to a terminal that hung up -----------------------------------------------------------
+
+
+class HungUp(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def test_a_log_line_the_hung_up_terminal_cannot_take_is_dropped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = _TerminalHandler(HungUp())
+    handler.handle(logging.makeLogRecord({"msg": "restarting", "levelno": logging.INFO}))
+    assert capsys.readouterr().err == ""  # not logging's "--- Logging error ---" and a traceback
+
+
+def test_as_the_session_leader_a_hang_up_ends_watchreload_with_the_childs_status(
+    tree: Path,
+) -> None:
+    """As the command of a terminal window or an SSH session: watchreload leads the session, so
+    the hang-up's SIGHUP reaches it alone; it stops the child (SIGTERM: 143) and ends, its last
+    log lines lost to EIO without a traceback (which would end it with 1)."""
+    master, slave = os.openpty()
+    args = [*watchreload(tree, "ignore-hup").split()]
+    process = subprocess.Popen(
+        ["setsid", "--ctty", *args], stdin=slave, stdout=slave, stderr=slave, env=clean_environ()
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"READY\r\n" not in screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                screen += os.read(master, 4096)
+        assert b"READY\r\n" in screen, screen.decode(errors="replace")
+        child = int(re.findall(rb"CHILD pid=(\d+)", screen)[0])
+        os.close(master)  # the hang-up
+        master = -1
+        assert process.wait(20) == 128 + signal.SIGTERM
+        wait_for(lambda: nothing_left(child), message="the child's group to end")
+    finally:
+        if master >= 0:
+            os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait(20)

@@ -26,7 +26,8 @@ traceback.
 
 In the foreground of a terminal (setting `tty` auto) the terminal is lent to the command
 (watchreload.terminal, watchreload.supervisor); once it has hung up, writing to it fails (EIO):
-log lines and the last flush at exit are then dropped, not turned into a traceback.
+log lines, the screen clearing and the error line at exit are then dropped, not turned into a
+traceback.
 """
 
 from __future__ import annotations
@@ -118,21 +119,6 @@ class _TerminalHandler(logging.StreamHandler[TextIO]):
         super().handleError(record)
 
 
-def _flush_standard_streams() -> None:
-    """At exit: when stdout or stderr cannot be flushed (a terminal that hung up), send what is
-    left to /dev/null, so that Python neither prints a traceback nor ends with status 120."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except OSError:
-            with contextlib.suppress(OSError, ValueError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, stream.fileno())
-                os.close(devnull)
-        except ValueError:  # closed
-            pass
-
-
 @contextlib.contextmanager
 def logging_to_stderr(verbosity: int) -> Iterator[None]:
     """Only the CLI attaches a handler: INFO by default, -v for DEBUG, -q WARNING, -qq ERROR."""
@@ -161,7 +147,8 @@ def _show_path(path: Path) -> str:
 
 
 def _clear_screen() -> None:
-    click.clear()
+    with contextlib.suppress(OSError):  # EIO: the terminal has hung up
+        click.clear()
 
 
 def supervise(config: Config) -> int:
@@ -331,6 +318,4 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             exc.show()
         return exc.exit_code
-    finally:
-        _flush_standard_streams()
     return result if isinstance(result, int) else 0
