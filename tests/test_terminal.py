@@ -281,3 +281,24 @@ def test_the_witness_kills_the_group_when_the_supervisor_is_gone() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(DEADLINE_S)
+
+
+def test_the_witness_reports_a_signal_to_the_group_while_the_child_lives_on() -> None:
+    """pdb after `c`, or any child that survives Ctrl-C: signalled() without settle_s sees it."""
+    survivor = (
+        "import signal, time; signal.signal(2, signal.SIG_IGN); print('READY', flush=True); "
+        "time.sleep(60)"
+    )
+    child = subprocess.Popen([PYTHON, "-c", survivor], process_group=0, stdout=subprocess.PIPE)
+    witness = GroupWitness(child.pid)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"READY\n"
+        os.killpg(child.pid, signal.SIGINT)
+        wait_for(lambda: witness.signalled() == signal.SIGINT, message="the witness to report")
+        assert child.poll() is None
+    finally:
+        witness.stop()
+        child.kill()
+        child.wait(DEADLINE_S)
+        if child.stdout is not None:
+            child.stdout.close()

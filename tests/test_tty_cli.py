@@ -179,6 +179,23 @@ def test_one_ctrl_c_ends_the_child_and_watchreload(
     assert shell.modes() == "icanon echo"
 
 
+def test_a_child_that_survives_the_ctrl_c_is_stopped_after_the_stop_timeout(
+    shell: Shell, tree: Path
+) -> None:
+    """After `c`, pdb catches Ctrl-C and breaks in again: the child survives the key, and yet
+    watchreload ends, stopping it with the stop signal once the stop timeout has passed."""
+    child = start(shell, tree, "breakpoint-wait", "--stop-timeout", "0.5")
+    shell.expect(r"\(Pdb\) ")
+    shell.send("c\r")
+    shell.expect(r"AFTER 7\n")
+    shell.send("\x03")
+    shell.expect(r"SIGINT from the terminal; stopping")
+    shell.expect(re.escape(PROMPT))
+    assert shell.status() == 128 + signal.SIGTERM
+    assert "restarting" not in shell.screen
+    assert nothing_left(child.pgid, child.watchreload)
+
+
 def test_ctrl_z_stops_both_and_fg_resumes_both(shell: Shell, tree: Path) -> None:
     child = start(shell, tree, "input")
     shell.expect(r"NAME\? ")

@@ -197,7 +197,7 @@ class GroupWitness:
         waited for, up to settle_s.
         """
         process = self._process
-        if process is not None and settle_s > 0 and process.poll() is None:
+        if process is not None and process.poll() is None and settle_s > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 if _signal_pending(process.pid):
                     process.wait(settle_s)
