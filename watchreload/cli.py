@@ -9,10 +9,11 @@ Exit codes:
 
 | code  | meaning                                                                                 |
 |-------|-----------------------------------------------------------------------------------------|
-| 0     | watchreload was stopped (SIGINT/SIGTERM) and the child exited with 0                    |
+| 0     | watchreload was stopped (SIGINT/SIGTERM; on a terminal lent to the child, a Ctrl-C or a |
+|       | hang-up) and the child exited with 0 (a child that caught Ctrl-C and exited 0)          |
 | N     | watchreload was stopped and the child exited with N (its last status if it had ended)   |
 | 128+N | watchreload was stopped and signal N ended the child: 143 SIGTERM, 137 SIGKILL after    |
-|       | the stop timeout, 130 SIGINT                                                            |
+|       | the stop timeout, 130 SIGINT (a Ctrl-C that killed the child), 129 SIGHUP               |
 | 1     | watchreload failed at run time: `--backend=watchman` is not available, or the file      |
 |       | watcher stopped with an error                                                           |
 | 2     | usage error: unknown option, bad option or setting value, no command, a watch path      |
