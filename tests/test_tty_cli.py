@@ -180,7 +180,7 @@ def test_one_ctrl_c_ends_the_child_and_watchreload(
 
 
 def test_a_child_that_survives_the_ctrl_c_is_stopped_after_the_stop_timeout(
-    shell: Shell, tree: Path
+    shell: Shell, tree: Path, tmp_path: Path
 ) -> None:
     """After `c`, pdb catches Ctrl-C and breaks in again: the child survives the key, and yet
     watchreload ends, stopping it with the stop signal once the stop timeout has passed."""
@@ -188,10 +188,12 @@ def test_a_child_that_survives_the_ctrl_c_is_stopped_after_the_stop_timeout(
     shell.expect(r"\(Pdb\) ")
     shell.send("c\r")
     shell.expect(r"AFTER 7\n")
+    # Not while print() runs: pdb's handler would print inside it, and the child end with 1.
+    wait_for((tmp_path / "waiting").exists, message="the child to wait")
     shell.send("\x03")
     shell.expect(r"SIGINT from the terminal; stopping")
     shell.expect(re.escape(PROMPT))
-    assert shell.status() == 128 + signal.SIGTERM
+    assert shell.status() == 128 + signal.SIGTERM, shell.screen
     assert "restarting" not in shell.screen
     assert nothing_left(child.pgid, child.watchreload)
 

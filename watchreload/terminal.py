@@ -40,7 +40,8 @@ leaves the group (`setsid`, `setpgid`) escapes it.
 Limits: the witness sees what is sent to the whole group, so a command that moves its own job to
 another group (an interactive shell as the command) takes Ctrl-C with it, unseen; between the
 witness's stop and `take_back()` (a restart's grace period) a Ctrl-C reaches only the dying child;
-Ctrl-C at a pdb prompt ends watchreload too, as the rule says. Call everything from the thread
+Ctrl-C at a pdb prompt ends watchreload too, as the rule says (pdb survives the key: the
+supervisor stops it once the stop timeout has passed). Call everything from the thread
 that spawns the child (the main thread): the SIGTTOU block is per thread.
 """
 
@@ -191,7 +192,7 @@ class GroupWitness:
             os.close(read_end)
 
     def signalled(self, settle_s: float = 0.0) -> int | None:
-        """The signal that killed the witness (sent to the group), or None.
+        """The signal that killed the witness (sent to the group), or None; it looks at once.
 
         Pass settle_s once the child has exited: a signal already pending for the witness is then
         waited for, up to settle_s.
