@@ -152,15 +152,20 @@ def run_main(request: Request) -> int:
             _run_module(request.target)
         else:
             _run_script(request.target)
-        return 0
+        status = 0
     except SystemExit as exc:
-        return _exit_code(exc)
+        return _exit_code(exc)  # Python exits at once: __main__ keeps its __file__
     except KeyboardInterrupt:
         traceback.print_exc()
-        return -int(signal.SIGINT)
+        status = -int(signal.SIGINT)
     except BaseException:
         sys.excepthook(*sys.exc_info())
-        return 1
+        status = 1
+    if request.mode == "script":  # as CPython's _PyRun_SimpleFileObject does once it is done
+        namespace = sys.modules["__main__"].__dict__
+        namespace.pop("__file__", None)
+        namespace.pop("__cached__", None)
+    return status
 
 
 def _flush() -> bool:

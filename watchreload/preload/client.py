@@ -94,11 +94,17 @@ class Template:
         *,
         path0: str | None,
         volatile_roots: Iterable[str] = (),
+        stable_roots: Iterable[str] = (),
         exclude: Iterable[str] = (),
         project_dirs: Iterable[str] | None = None,
         builds: int = 1,
     ) -> Template:
-        """Start a template (preloading runs in it, in the background); see `ready`."""
+        """Start a template (preloading runs in it, in the background); see `ready`.
+
+        `volatile_roots` (the watched roots) and the script's directory, `cwd` and `PYTHONPATH`
+        are never preloaded from; `stable_roots` adds directories to the interpreter's standard
+        library and site-packages (a deeper root wins; at equal depth, stable).
+        """
         ours, theirs = socket.socketpair()
         key: dict[str, Any] = {
             "interpreter": interpreter,
@@ -110,6 +116,8 @@ class Template:
             "project_dirs": list(project_dirs if project_dirs is not None else [cwd]),
             "builds": builds,
             "preload": list(preload),
+            "volatile_roots": list(volatile_roots),
+            "stable_roots": [os.path.abspath(p) for p in stable_roots],
         }
         args = [interpreter, *flags, "-c", BOOTSTRAP, PRELOAD_DIR, str(theirs.fileno())]
         try:
@@ -117,7 +125,7 @@ class Template:
         finally:
             theirs.close()
         template = cls(process, ours, key)
-        volatile = [*volatile_roots, *([path0] if path0 else []), cwd]
+        volatile = [*key["volatile_roots"], *([path0] if path0 else []), cwd]
         volatile += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         template._send(
             op="config",
@@ -126,7 +134,7 @@ class Template:
             preload=list(preload),
             exclude=key["exclude"],
             volatile=[os.path.abspath(os.path.join(cwd, p)) for p in volatile],
-            stable=[],
+            stable=key["stable_roots"],
         )
         return template
 
@@ -254,6 +262,8 @@ class Template:
             key["cwd"],
             key["preload"],
             path0=key["path0"],
+            volatile_roots=key["volatile_roots"],
+            stable_roots=key["stable_roots"],
             exclude=[*key["exclude"], *self.culprits],
             project_dirs=key["project_dirs"],
             builds=key["builds"] + 1,

@@ -49,8 +49,8 @@ class Origins:
     def __init__(self, stable: Iterable[str], volatile: Iterable[str]) -> None:
         roots = [(os.path.realpath(p), False) for p in stable if p]
         roots += [(os.path.realpath(p), True) for p in volatile if p]
-        # Longest first: the deepest root that contains a path decides.
-        self._roots = sorted(roots, key=lambda item: len(item[0]), reverse=True)
+        # Longest first: the deepest root that contains a path decides (at equal depth, stable).
+        self._roots = sorted(roots, key=lambda item: (len(item[0]), not item[1]), reverse=True)
         self._cache: dict[str, bool] = {}
 
     def volatile(self, path: str) -> bool:

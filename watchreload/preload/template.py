@@ -118,7 +118,7 @@ def _excluded(name: str, exclude: list[str]) -> bool:
 
 def preload(config: dict[str, Any], gate: safety.Gate) -> dict[str, Any]:
     """Import the preload list; what failed, what was unsafe and who did it, what was purged."""
-    places = origins.Origins(config["stable"] or origins.stable_roots(), config["volatile"])
+    places = origins.Origins(origins.stable_roots() + config["stable"], config["volatile"])
     failed: dict[str, str] = {}
     culprits: dict[str, str] = {}
     notes: list[str] = []
@@ -270,7 +270,7 @@ def main(fd: int) -> None:
     channel = Channel(fd)
     config, signals = _start(channel)
     began = time.monotonic()
-    stable = staleness.environment_paths(config["stable"] or origins.stable_roots())
+    stable = staleness.environment_paths(origins.stable_roots() + config["stable"])
     stable_signatures = staleness.signatures(stable)
     gate = safety.Gate()
     try:
