@@ -247,3 +247,26 @@ def test_project_modules_that_slip_in_are_purged_namespace_packages_too(
     assert fork(template, argv, env, project, forked).wait(60) == 0
     modules = read_observed(out)["modules"]
     assert "sneaky" in modules and "nsdir" not in modules
+
+
+@pytest.mark.parametrize("outcome", ["passed", "failed"])
+def test_pytest_runs_from_a_template(
+    outcome: str, tmp_path: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    """A console script (#! to the venv's python): pytest itself, observed by a conftest."""
+    from tests.preload.programs import OBSERVE
+
+    (tmp_path / "conftest.py").write_text(OBSERVE)
+    (tmp_path / "test_it.py").write_text(f"def test_it():\n    assert {outcome == 'passed'}\n")
+    out = tmp_path / "out.json"
+    argv = [str(Path(PYTHON).parent / "pytest"), "-q", "-p", "no:cacheprovider", "test_it.py"]
+    env = {k: v for k, v in environment(out, tmp_path).items() if not k.startswith("PYTEST")}
+    code = run_exec(argv, env, tmp_path)
+    assert code == (0 if outcome == "passed" else 1)
+    execd = read_observed(out)
+    template = start_template(argv, env, tmp_path, execd["modules"])
+    assert template.wait_ready(60), template.reason
+    assert "conftest" in template.report["refused"] or "conftest" not in execd["modules"]
+    assert fork(template, argv, env, tmp_path, forked).wait(60) == code
+    seen = read_observed(out)
+    assert comparable(seen) == comparable(execd)

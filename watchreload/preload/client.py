@@ -148,7 +148,7 @@ class Template:
         **options: Any,
     ) -> Template:
         """Start a template for the Python command `argv`; TemplateUnavailable if it isn't one."""
-        parsed = launch.parse_command(argv, cwd)
+        parsed = launch.parse_command(argv, cwd, env.get("PATH"))
         if isinstance(parsed, str):
             raise TemplateUnavailable(parsed)
         return cls.start(
@@ -271,7 +271,7 @@ class Template:
 
     def why_not(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> str | None:
         """Why this restart of `argv` cannot be forked from the template, or None."""
-        parsed = launch.parse_command(argv, cwd)
+        parsed = launch.parse_command(argv, cwd, env.get("PATH"))
         if isinstance(parsed, str):
             return parsed
         self.pump(0)
@@ -291,7 +291,7 @@ class Template:
         reason = self.why_not(argv, env, cwd)
         if reason is not None:
             raise TemplateUnavailable(reason)
-        parsed = launch.parse_command(argv, cwd)
+        parsed = launch.parse_command(argv, cwd, env.get("PATH"))
         assert not isinstance(parsed, str)  # why_not() checked it
         self._send(
             op="fork",

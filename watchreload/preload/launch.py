@@ -74,12 +74,12 @@ def _is_python(program: str) -> bool:
     return name.startswith("python") or name.startswith("pypy")
 
 
-def parse_command(argv: Sequence[str], cwd: str) -> Launch | str:
-    """The Launch of `argv` run in `cwd`, or why the template cannot run it."""
+def parse_command(argv: Sequence[str], cwd: str, search_path: str | None = None) -> Launch | str:
+    """The Launch of `argv` run in `cwd` (found on `search_path`: its PATH), or why not."""
     if not argv:
         return "the command is empty"
     program = argv[0]
-    located = program if os.sep in program else shutil.which(program)
+    located = program if os.sep in program else shutil.which(program, path=search_path)
     if located is None:
         return f"{program!r} is not on PATH"
     if _is_python(located):

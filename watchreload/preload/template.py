@@ -277,7 +277,7 @@ def main(fd: int) -> None:
         outcome = preload(config, gate)
         problem = gate.check()
     except ParentGone:
-        return
+        os._exit(0)
     files = loaded_files()
     outcome.update(
         pid=os.getpid(),
@@ -289,9 +289,15 @@ def main(fd: int) -> None:
     )
     if outcome["culprits"] or problem is not None:
         channel.send({"op": "unsafe", "reason": problem, **outcome})
-        return
-    channel.send({"op": "ready", **outcome})
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    Server(channel, gate, signals).serve()
+    else:
+        channel.send({"op": "ready", **outcome})
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        Server(channel, gate, signals).serve()
+    # Not the interpreter's exit: a culprit's thread could hold it, and the preloaded modules'
+    # atexit handlers are the children's business.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(0)
