@@ -270,3 +270,18 @@ def test_pytest_runs_from_a_template(
     assert fork(template, argv, env, tmp_path, forked).wait(60) == code
     seen = read_observed(out)
     assert comparable(seen) == comparable(execd)
+
+
+def test_a_stopped_child_is_reported_for_job_control(
+    project: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    out, site = project / "out.json", project.parent / "site"
+    argv, env = [PYTHON, "show.py", "wait"], environment(out, site)
+    template = ready(start_template(argv, env, project, ["json"]))
+    child = fork(template, argv, env, project, forked)
+    assert started_pid(out) == child.pid
+    child.send_signal(signal.SIGTSTP)
+    wait_for(lambda: child.stopped_by() == signal.SIGTSTP, message="the stop to be reported")
+    child.send_signal(signal.SIGCONT)
+    wait_for(lambda: child.stopped_by() is None, message="the continue to be reported")
+    assert child.stop(signal.SIGTERM, timeout_s=30) == -signal.SIGTERM

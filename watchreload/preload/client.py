@@ -22,25 +22,20 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from watchreload.errors import WatchreloadError
 from watchreload.preload import inotify, launch, staleness
+from watchreload.preload.forked import ForkedChild
 from watchreload.preload.template import BOOTSTRAP
-from watchreload.process import (
-    KILL_WAIT_S,
-    STOP_POLL_S,
-    STOP_TIMEOUT_S,
-    command_text,
-    group_alive,
-    signal_name,
-)
+from watchreload.process import KILL_WAIT_S, command_text
+
+__all__ = ["ForkedChild", "Template", "TemplateUnavailable"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +53,6 @@ State = Literal["building", "ready", "unsafe", "gone"]
 
 class TemplateUnavailable(WatchreloadError):
     """The template cannot serve this restart; the message says why (exec instead)."""
-
-
-def _never() -> bool:
-    return False
 
 
 class Template:
@@ -82,6 +73,7 @@ class Template:
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
         self.statuses: dict[int, int] = {}
+        self.stops: dict[int, int | None] = {}
 
     @classmethod
     def start(
@@ -186,6 +178,9 @@ class Template:
         op = message.get("op")
         if op == "exit":
             self.statuses[int(message["pid"])] = int(message["returncode"])
+        elif op == "stopped":
+            signum = message["signal"]
+            self.stops[int(message["pid"])] = None if signum is None else int(signum)
         elif op in ("forked", "refused"):
             self._replies.append(message)
         elif op == "ready":
@@ -375,88 +370,3 @@ def describe_unsafe(report: Mapping[str, Any]) -> str:
     if culprits:
         return "; ".join(f"{name} ({what})" for name, what in culprits.items())
     return str(report.get("reason"))
-
-
-class ForkedChild:
-    """A child forked by the template, with `ChildProcess`'s contract (always its own group)."""
-
-    def __init__(self, template: Template, pid: int, name: str) -> None:
-        self.template = template
-        self.pid = pid
-        self.name = name
-        self.own_group = True
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        """The child's returncode once it has exited (its group may live on), else None."""
-        if self.returncode is None:
-            self.template.pump(0)
-            self.returncode = self.template.statuses.pop(self.pid, None)
-        if self.returncode is None and self.template.state == "gone":
-            self.returncode = self._adopted_status()
-        return self.returncode
-
-    def _adopted_status(self) -> int | None:
-        """With the template gone: reap the child if we adopted it (subreaper), or give up."""
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            if group_alive(self.pid):
-                return None
-            logger.warning("%s: its exit status was lost with the template", self.name)
-            return -int(signal.SIGKILL)
-        if pid == 0:
-            return None
-        return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-
-    def wait(self, timeout_s: float | None = None) -> int:
-        """Wait for the child itself; raise subprocess.TimeoutExpired after `timeout_s`."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.poll() is None:
-            left = STOP_POLL_S if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise subprocess.TimeoutExpired(self.name, timeout_s or 0)
-            self.template.pump(min(left, STOP_POLL_S * 5))
-        assert self.returncode is not None
-        return self.returncode
-
-    def running(self) -> bool:
-        return self.poll() is None or group_alive(self.pid)
-
-    def send_signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
-
-    def stop(
-        self,
-        signum: int | None,
-        timeout_s: float = STOP_TIMEOUT_S,
-        hurry: Callable[[], bool] = _never,
-    ) -> int | None:
-        """As `ChildProcess.stop`: signal the group, wait, SIGKILL, wait; None if it survived."""
-        if self.running():
-            if signum is not None:
-                self.send_signal(signum)
-                self.send_signal(signal.SIGCONT)
-            hurried = self._wait_until_gone(timeout_s, hurry)
-            if self.running():
-                after = "" if signum is None or hurried else f" of {signal_name(signum)}"
-                logger.info("%s did not stop%s; sending SIGKILL", self.name, after)
-                self.send_signal(signal.SIGKILL)
-                self._wait_until_gone(KILL_WAIT_S, _never)
-        try:
-            return self.wait(KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("pid %d survived SIGKILL; giving up on it", self.pid)
-            return None
-
-    def _wait_until_gone(self, timeout_s: float, hurry: Callable[[], bool]) -> bool:
-        deadline = time.monotonic() + timeout_s
-        try:
-            while self.running() and time.monotonic() < deadline:
-                if hurry():
-                    return True
-                self.template.pump(STOP_POLL_S)
-        except KeyboardInterrupt:
-            return True
-        return False

@@ -11,6 +11,7 @@ into the children's `sys.modules`. FD is one end of a socketpair; both sides sen
     template → client   {"op": "ready", ...} or {"op": "unsafe", ...} (then it exits)
                         {"op": "forked", "pid": N} or {"op": "refused", "reason": ...}
                         {"op": "exit", "pid": N, "returncode": RC}   (Popen's convention)
+                        {"op": "stopped", "pid": N, "signal": SIGTSTP... or None (continued)}
 
 The template reaps its children and reports their statuses. EOF on FD (the client is gone), a
 "stop", or the parent-death signal (Linux) make it SIGKILL its children's process groups, reap
@@ -226,11 +227,15 @@ class Server:
     def reap(self) -> None:
         while self.children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED | os.WCONTINUED)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if os.WIFSTOPPED(status) or os.WIFCONTINUED(status):  # for job control
+                stop = os.WSTOPSIG(status) if os.WIFSTOPPED(status) else None
+                self.channel.send({"op": "stopped", "pid": pid, "signal": stop})
+                continue
             self.children.discard(pid)
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             self.channel.send({"op": "exit", "pid": pid, "returncode": code})
