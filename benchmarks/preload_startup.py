@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     options = parser.parse_args(argv)
     results: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    results["loadavg_before"] = os.getloadavg()
     with scratch() as directory, quiet_stdio():
         root = make_site(directory / "site")
         results["check"] = compare(root, [PYTHON, "manage.py", "check"], None, options.runs)
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         server = [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
         results["runserver"] = compare(root, server, port, options.runs)
     results["staleness"] = staleness_cost(django_files(1000))
+    results["loadavg_after"] = os.getloadavg()
     text = json.dumps(results, indent=2)
     print(text)
     if options.json is not None:

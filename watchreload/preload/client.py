@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -112,8 +113,10 @@ class Template:
             "stable_roots": [os.path.abspath(p) for p in stable_roots],
         }
         args = [interpreter, *flags, "-c", BOOTSTRAP, PRELOAD_DIR, str(theirs.fileno())]
+        # Not the changes of one restart: every fork request brings its own.
+        template_env = staleness.stable_env(env)
         try:
-            process = subprocess.Popen(args, env=dict(env), cwd=cwd, pass_fds=(theirs.fileno(),))
+            process = subprocess.Popen(args, env=template_env, cwd=cwd, pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
         template = cls(process, ours, key)
@@ -273,7 +276,8 @@ class Template:
         if self.state != "ready":
             return self.reason
         return (
-            _mismatch(self.key, parsed, cwd)
+            platform_reason()
+            or _mismatch(self.key, parsed, cwd)
             or debugger_reason(parsed, env)
             or launch.script_problem(parsed, cwd)
             or self.fingerprint.changed(env)
@@ -344,6 +348,15 @@ def _notifier() -> staleness.Notifier | None:
     except OSError as exc:
         logger.debug("preload: no inotify (%s); the staleness check stats every file", exc)
         return None
+
+
+def platform_reason() -> str | None:
+    """Why this system execs: no fork (Windows), or macOS, where fork after imports may crash."""
+    if not hasattr(os, "fork"):
+        return "this system has no fork()"
+    if sys.platform == "darwin":
+        return "on macOS a child forked after imports may crash (Objective-C runtime)"
+    return None
 
 
 def _mismatch(key: Mapping[str, Any], parsed: launch.Launch, cwd: str) -> str | None:

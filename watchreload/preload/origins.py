@@ -144,19 +144,22 @@ def purge(origins: Origins, keep: Iterable[str] = ("__main__",)) -> list[str]:
         if name in kept or name == PRIVATE_PACKAGE or name.startswith(PRIVATE_PACKAGE + "."):
             continue
         if isinstance(module, ModuleType) and origins.module_volatile(module):
-            del sys.modules[name]
             gone.append(name)
-    for name in gone:
-        parent, _, child = name.rpartition(".")
-        holder = sys.modules.get(parent)
-        value = getattr(holder, child, None) if holder is not None else None
-        if holder is not None and isinstance(value, ModuleType) and value.__name__ == name:
-            _forget(holder, child)
+    forget(gone)
     sys.path_importer_cache.clear()
     importlib.invalidate_caches()
     return gone
 
 
-def _forget(holder: ModuleType, attribute: str) -> None:
-    with contextlib.suppress(AttributeError):
-        delattr(holder, attribute)
+def forget(names: Iterable[str]) -> None:
+    """Take modules out of `sys.modules` and off their parent packages' attributes."""
+    names = list(names)
+    for name in names:
+        sys.modules.pop(name, None)
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        holder = sys.modules.get(parent)
+        value = getattr(holder, child, None) if holder is not None else None
+        if holder is not None and isinstance(value, ModuleType) and value.__name__ == name:
+            with contextlib.suppress(AttributeError):
+                delattr(holder, child)

@@ -117,20 +117,39 @@ def _excluded(name: str, exclude: list[str]) -> bool:
     return any(name == e or name.startswith(e + ".") for e in exclude)
 
 
+def _import_step(name: str, blocker: origins.Blocker, undone: dict[str, list[str]]) -> str | None:
+    """Import `name`; the failure, if any. A step during which the blocker refused a module is
+    undone (every module it added leaves `sys.modules`): a module that caught the refusal may
+    have cached the absence of a project module that the child will find."""
+    before, refusals = set(sys.modules), len(blocker.refused)
+    error = None
+    try:
+        importlib.import_module(name)
+    except (Exception, SystemExit) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    refused = blocker.refused[refusals:]
+    if refused:
+        added = [n for n in sys.modules if n not in before]
+        origins.forget(added)
+        if added:
+            undone[name] = sorted(set(refused))
+    return error
+
+
 def preload(config: dict[str, Any], gate: safety.Gate) -> dict[str, Any]:
     """Import the preload list; what failed, what was unsafe and who did it, what was purged."""
     places = origins.Origins(origins.stable_roots() + config["stable"], config["volatile"])
     failed: dict[str, str] = {}
     culprits: dict[str, str] = {}
+    undone: dict[str, list[str]] = {}
     notes: list[str] = []
     with origins.Blocker(places) as blocker:
         for name in config["preload"]:
             if name in sys.modules or _excluded(name, config["exclude"]):
                 continue
-            try:
-                importlib.import_module(name)
-            except (Exception, SystemExit) as exc:
-                failed[name] = f"{type(exc).__name__}: {exc}"
+            error = _import_step(name, blocker, undone)
+            if error is not None:
+                failed[name] = error
             finding = gate.after(name)
             if finding.unsafe:
                 culprits[name] = "; ".join(finding.unsafe)
@@ -141,6 +160,7 @@ def preload(config: dict[str, Any], gate: safety.Gate) -> dict[str, Any]:
         "culprits": culprits,
         "notes": notes,
         "refused": sorted(set(blocker.refused)),
+        "undone": undone,
         "purged": purged,
     }
 
