@@ -287,3 +287,28 @@ def test_a_stopped_child_is_reported_for_job_control(
     child.send_signal(signal.SIGCONT)
     wait_for(lambda: child.stopped_by() is None, message="the continue to be reported")
     assert child.stop(signal.SIGTERM, timeout_s=30) == -signal.SIGTERM
+
+
+BUILDING_CLIENT = """\
+import os, signal, sys
+from watchreload.preload.client import Template
+project, gate, site = sys.argv[1], sys.argv[2], sys.argv[3]
+env = dict(os.environ, PRELOAD_GATE=gate, PYTHONPATH=site)
+argv = [sys.executable, "show.py"]
+template = Template.for_command(argv, env, project, ["gate"], stable_roots=[site])
+print("template", template.pid, flush=True)
+signal.pause()
+"""
+
+
+def test_sigkill_of_the_client_while_the_template_preloads_leaves_no_template(
+    project: Path, spawn: Callable[..., Spawned]
+) -> None:
+    gate, site = project.parent / "never-opened", project.parent / "site"
+    args = [PYTHON, "-c", BUILDING_CLIENT, str(project), str(gate), str(site)]
+    client = spawn(args, cwd=os.getcwd())
+    line = wait_for(lambda: client.output if "template" in client.output else "", message="pid")
+    template = int(line.split()[1])
+    client.popen.kill()
+    client.wait()
+    wait_for(lambda: not alive(template), message="the preloading template to be gone")

@@ -160,7 +160,7 @@ class Template:
 
     def pump(self, timeout_s: float = 0.0) -> None:
         """Read what the template sent, waiting up to `timeout_s` for the first of it."""
-        if self.state == "gone":
+        if self.state == "gone" or self._sock.fileno() < 0:
             return
         ready, _, _ = select.select([self._sock], [], [], max(timeout_s, 0.0))
         while ready:
@@ -215,9 +215,10 @@ class Template:
         )
 
     def _gone(self, why: str) -> None:
+        """The template no longer answers (after "unsafe" it exits: that state stays)."""
         if self.state != "unsafe":
-            self.reason = why
-        self.state = "gone"
+            self.state, self.reason = "gone", why
+        self._sock.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(KILL_WAIT_S)
 

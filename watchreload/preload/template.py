@@ -283,7 +283,7 @@ def _start(channel: Channel) -> tuple[dict[str, Any], dict[int, Any]]:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     config = channel.receive_one()
     if config is None or config.get("op") != "config":
-        raise SystemExit(0)
+        raise ParentGone
     parent = int(config["parent"])
     signal.signal(signal.SIGTERM, _on_term(parent))
     child.set_parent_death_signal(signal.SIGTERM, parent)
@@ -292,17 +292,24 @@ def _start(channel: Channel) -> tuple[dict[str, Any], dict[int, Any]]:
 
 
 def main(fd: int) -> None:
-    channel = Channel(fd)
+    with contextlib.suppress(ParentGone):
+        _main(Channel(fd))
+    # Not the interpreter's exit: a culprit's thread could hold it, and the preloaded modules'
+    # atexit handlers are the children's business.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(0)
+
+
+def _main(channel: Channel) -> None:
     config, signals = _start(channel)
     began = time.monotonic()
     stable = staleness.environment_paths(origins.stable_roots() + config["stable"])
     stable_signatures = staleness.signatures(stable)
     gate = safety.Gate()
-    try:
-        outcome = preload(config, gate)
-        problem = gate.check()
-    except ParentGone:
-        os._exit(0)
+    outcome = preload(config, gate)
+    problem = gate.check()
     files = loaded_files()
     outcome.update(
         pid=os.getpid(),
@@ -314,15 +321,9 @@ def main(fd: int) -> None:
     )
     if outcome["culprits"] or problem is not None:
         channel.send({"op": "unsafe", "reason": problem, **outcome})
-    else:
-        channel.send({"op": "ready", **outcome})
-        gc.collect()
-        gc.freeze()
-        gc.disable()
-        Server(channel, gate, signals).serve()
-    # Not the interpreter's exit: a culprit's thread could hold it, and the preloaded modules'
-    # atexit handlers are the children's business.
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(0)
+        return
+    channel.send({"op": "ready", **outcome})
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    Server(channel, gate, signals).serve()
