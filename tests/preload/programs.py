@@ -92,6 +92,7 @@ signal.pause()
 # Fake site-packages modules (the tests declare their directory a stable root).
 SITE_MODULES = {
     "quiet.py": "VALUE = 1\n",
+    "argvcap.py": "import sys\nARGV = list(sys.argv)\n",
     "threader.py": (
         "import threading\n"
         "_stop = threading.Event()\n"

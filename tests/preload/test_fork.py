@@ -312,3 +312,18 @@ def test_sigkill_of_the_client_while_the_template_preloads_leaves_no_template(
     client.popen.kill()
     client.wait()
     wait_for(lambda: not alive(template), message="the preloading template to be gone")
+
+
+def test_preloaded_modules_saw_the_commands_argv_at_import(
+    project: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    out, site = project / "out.json", project.parent / "site"
+    (project / "argv.py").write_text(
+        "import os, argvcap\nopen(os.environ['PRELOAD_OUT'], 'w').write(repr(argvcap.ARGV))\n"
+    )
+    argv, env = [PYTHON, "argv.py", "--flag"], environment(out, site)
+    assert run_exec(argv, env, project) == 0
+    execd = out.read_text()
+    template = ready(start_template(argv, env, project, ["argvcap"], stable_roots=[site]))
+    assert fork(template, argv, env, project, forked).wait(60) == 0
+    assert out.read_text() == execd == repr(["argv.py", "--flag"])

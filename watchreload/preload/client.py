@@ -90,13 +90,16 @@ class Template:
         stable_roots: Iterable[str] = (),
         exclude: Iterable[str] = (),
         project_dirs: Iterable[str] | None = None,
+        argv: Sequence[str] = (),
+        orig_argv: Sequence[str] = (),
         builds: int = 1,
     ) -> Template:
         """Start a template (preloading runs in it, in the background); see `ready`.
 
         `volatile_roots` (the watched roots) and the script's directory, `cwd` and `PYTHONPATH`
         are never preloaded from; `stable_roots` adds directories to the interpreter's standard
-        library and site-packages (a deeper root wins; at equal depth, stable).
+        library and site-packages (a deeper root wins; at equal depth, stable). `argv` and
+        `orig_argv` are `sys.argv` and `sys.orig_argv` while preloading.
         """
         ours, theirs = socket.socketpair()
         key: dict[str, Any] = {
@@ -111,6 +114,8 @@ class Template:
             "preload": list(preload),
             "volatile_roots": list(volatile_roots),
             "stable_roots": [os.path.abspath(p) for p in stable_roots],
+            "argv": list(argv),
+            "orig_argv": list(orig_argv),
         }
         args = [interpreter, *flags, "-c", BOOTSTRAP, PRELOAD_DIR, str(theirs.fileno())]
         # Not the changes of one restart: every fork request brings its own.
@@ -130,6 +135,8 @@ class Template:
             exclude=key["exclude"],
             volatile=[os.path.abspath(os.path.join(cwd, p)) for p in volatile],
             stable=key["stable_roots"],
+            argv=key["argv"],
+            orig_argv=key["orig_argv"],
         )
         return template
 
@@ -146,6 +153,8 @@ class Template:
         parsed = launch.parse_command(argv, cwd, env.get("PATH"))
         if isinstance(parsed, str):
             raise TemplateUnavailable(parsed)
+        options.setdefault("argv", parsed.argv())
+        options.setdefault("orig_argv", parsed.orig_argv)
         return cls.start(
             parsed.interpreter, parsed.flags, env, cwd, preload, path0=parsed.path0(cwd), **options
         )
@@ -265,6 +274,8 @@ class Template:
             stable_roots=key["stable_roots"],
             exclude=[*key["exclude"], *self.culprits],
             project_dirs=key["project_dirs"],
+            argv=key["argv"],
+            orig_argv=key["orig_argv"],
             builds=key["builds"] + 1,
         )
 

@@ -288,6 +288,11 @@ def _start(channel: Channel) -> tuple[dict[str, Any], dict[int, Any]]:
     signal.signal(signal.SIGTERM, _on_term(parent))
     child.set_parent_death_signal(signal.SIGTERM, parent)
     _set_path0(config.get("path0"))
+    # What a module that reads sys.argv at import would see in the exec'd command.
+    if config.get("argv"):
+        sys.argv[:] = config["argv"]
+    if config.get("orig_argv") and hasattr(sys, "orig_argv"):
+        sys.orig_argv[:] = config["orig_argv"]
     return config, signals
 
 
