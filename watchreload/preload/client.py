@@ -24,7 +24,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, Literal
 from watchreload.errors import WatchreloadError
 from watchreload.preload import inotify, launch, staleness
 from watchreload.preload.forked import ForkedChild
+from watchreload.preload.reasons import debugger_reason, describe_unsafe, mismatch, platform_reason
 from watchreload.preload.template import BOOTSTRAP
 from watchreload.process import KILL_WAIT_S, command_text
 
@@ -43,12 +43,6 @@ logger = logging.getLogger(__name__)
 FORK_REPLY_TIMEOUT_S = 5.0  # from a fork request to the template's answer
 MAX_BUILDS = 3  # a build, then rebuilds that leave out the modules the gate named
 PRELOAD_DIR = str(Path(__file__).resolve().parent)
-# A debugger, profiler or coverage run: it hooks the interpreter at start, which a fork skips.
-DEBUG_ENV = ("COVERAGE_PROCESS_START", "PYDEVD_LOAD_VALUES_ASYNC", "DEBUGPY_LAUNCHER_PORT")
-DEBUG_MODULES = frozenset(
-    {"pdb", "debugpy", "pydevd", "pudb", "coverage", "cProfile", "profile", "trace", "pyinstrument"}
-)
-
 State = Literal["building", "ready", "unsafe", "gone"]
 
 
@@ -289,7 +283,7 @@ class Template:
             return self.reason
         return (
             platform_reason()
-            or _mismatch(self.key, parsed, cwd)
+            or mismatch(self.key, parsed, cwd)
             or debugger_reason(parsed, env)
             or launch.script_problem(parsed, cwd)
             or self.fingerprint.changed(env)
@@ -360,38 +354,3 @@ def _notifier() -> staleness.Notifier | None:
     except OSError as exc:
         logger.debug("preload: no inotify (%s); the staleness check stats every file", exc)
         return None
-
-
-def platform_reason() -> str | None:
-    """Why this system execs: no fork (Windows), or macOS, where fork after imports may crash."""
-    if not hasattr(os, "fork"):
-        return "this system has no fork()"
-    if sys.platform == "darwin":
-        return "on macOS a child forked after imports may crash (Objective-C runtime)"
-    return None
-
-
-def _mismatch(key: Mapping[str, Any], parsed: launch.Launch, cwd: str) -> str | None:
-    if (parsed.interpreter, list(parsed.flags)) != (key["interpreter"], key["flags"]):
-        return "the interpreter or its flags differ from the template's"
-    if cwd != key["cwd"] or parsed.path0(cwd) != key["path0"]:
-        return "the working directory or sys.path[0] differ from the template's"
-    return None
-
-
-def debugger_reason(parsed: launch.Launch, env: Mapping[str, str]) -> str | None:
-    """Why the command looks like a debugger, profiler or coverage run, or None."""
-    names = [n for n in DEBUG_ENV if n in env] + [n for n in env if n.startswith("PYDEVD_")]
-    if names:
-        return f"a debugger or coverage run ({names[0]} is set)"
-    target = parsed.target if parsed.mode == "module" else os.path.basename(parsed.target)
-    if target.split(".")[0] in DEBUG_MODULES:
-        return f"a debugger, profiler or coverage run ({target})"
-    return None
-
-
-def describe_unsafe(report: Mapping[str, Any]) -> str:
-    culprits = report.get("culprits") or {}
-    if culprits:
-        return "; ".join(f"{name} ({what})" for name, what in culprits.items())
-    return str(report.get("reason"))
