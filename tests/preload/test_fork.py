@@ -327,3 +327,36 @@ def test_preloaded_modules_saw_the_commands_argv_at_import(
     template = ready(start_template(argv, env, project, ["argvcap"], stable_roots=[site]))
     assert fork(template, argv, env, project, forked).wait(60) == 0
     assert out.read_text() == execd == repr(["argv.py", "--flag"])
+
+
+def test_runserver_noreload_listens_from_a_template_and_stops_as_with_exec(
+    tmp_path: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    import socket
+
+    site = tmp_path / "nosite"
+    site.mkdir()
+    root = write_django_project(tmp_path / "dj")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    argv = [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    env = environment(tmp_path / "out.json", site)
+    process = subprocess.Popen(argv, env=env, cwd=root, process_group=0)
+    try:
+        wait_for(listening, timeout_s=60, message="the exec'd server to listen")
+        os.killpg(process.pid, signal.SIGINT)
+        execd = process.wait(60)
+    finally:
+        kill_quietly(process.pid, group=True)
+    preload = read_observed(tmp_path / "out.json")["modules"]
+    template = ready(start_template(argv, env, root, preload))
+    child = fork(template, argv, env, root, forked)
+    wait_for(listening, timeout_s=60, message="the forked server to listen")
+    assert child.stop(signal.SIGINT, timeout_s=30) == execd
+    assert not listening()
