@@ -360,3 +360,35 @@ def test_runserver_noreload_listens_from_a_template_and_stops_as_with_exec(
     wait_for(listening, timeout_s=60, message="the forked server to listen")
     assert child.stop(signal.SIGINT, timeout_s=30) == execd
     assert not listening()
+
+
+def test_the_agent_reports_a_forked_child_as_it_reports_an_execd_one(
+    project: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    from watchreload.agent.channel import AgentChannel
+
+    out, site = project / "out.json", project.parent / "site"
+    argv, base = [PYTHON, "show.py"], environment(out, site)
+    main_file = project / "show.py"
+
+    def reported(channel: AgentChannel) -> set[Path]:
+        channel.drain()
+        files = channel.imported_files()
+        return files if main_file in files else set()
+
+    with AgentChannel() as channel:
+        env = dict(base, **channel.start_run(argv, base))
+        assert run_exec(argv, env, project) == 0
+        execd = wait_for(lambda: reported(channel), message="the exec'd child's report")
+        execd_seen = comparable(read_observed(out))
+        env = dict(base, **channel.start_run(argv, base))
+        template = ready(start_template(argv, env, project, ["json", "quiet"], stable_roots=[site]))
+        template_files = [path for path, _ in template.report["files"]]
+        assert not [p for p in template_files if "sitecustomize" in p]  # no agent in it
+        assert fork(template, argv, env, project, forked).wait(60) == 0
+        files = wait_for(lambda: reported(channel), message="the forked child's report")
+        assert {p for p in execd if "/agent/" not in str(p)} <= files
+        assert project / "helper.py" in files and site / "quiet.py" not in execd
+        seen = comparable(read_observed(out))
+    assert seen == dict(execd_seen, env=seen["env"])
+    assert seen["env"]["WATCHRELOAD_AGENT_RUN"] == "2"

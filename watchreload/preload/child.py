@@ -40,6 +40,7 @@ class Request:
     env: dict[str, str]
     cwd: str
     after_fork: list[str] = field(default_factory=list)  # "module:function" names
+    agent: str | None = None  # the agent's sitecustomize.py, when this start has the agent
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Request:
@@ -52,6 +53,7 @@ class Request:
             env={str(k): str(v) for k, v in dict(message["env"]).items()},
             cwd=str(message["cwd"]),
             after_fork=[str(a) for a in message.get("after_fork", [])],
+            agent=None if message.get("agent") is None else str(message["agent"]),
         )
 
 
@@ -95,9 +97,32 @@ def become(request: Request, parent: int, close: Sequence[int]) -> None:
     if random is not None:
         random.seed()
     gc.enable()
+    if request.agent is not None:
+        start_agent(request.agent)
     for name in request.after_fork:
         module, _, function = name.partition(":")
         getattr(importlib.import_module(module), function)()
+
+
+def start_agent(path: str) -> None:
+    """Start watchreload's agent as `site` would have (the template ran without it).
+
+    Its sitecustomize acts only when imported as `sitecustomize` and then chains the user's,
+    which `site` already ran in the template: so it is loaded under another name and started
+    with its `_start()`, then kept as `_watchreload_agent` (and as `sitecustomize` when the user
+    has none), as its `_chain()` leaves it. It reports everything in `sys.modules`, the
+    preloaded modules included, as it would have in an exec'd child.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_watchreload_agent_fork", path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    getattr(module, "_start", lambda: None)()
+    sys.modules[str(getattr(module, "MODULE_NAME", "_watchreload_agent"))] = module
+    sys.modules.setdefault("sitecustomize", module)
 
 
 def _fresh_main() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from watchreload.agent.channel import BOOTSTRAP_DIR, SOCKET_ENV, without_agent
 from watchreload.errors import WatchreloadError
 from watchreload.preload import inotify, launch, staleness
 from watchreload.preload.forked import ForkedChild
@@ -63,7 +64,7 @@ class Template:
         self.state: State = "building"
         self.reason: str | None = "the template is still preloading"
         self.report: dict[str, Any] = {}
-        self.fingerprint = staleness.Fingerprint(key["env"], _notifier())
+        self.fingerprint = staleness.Fingerprint(without_agent(key["env"]), _notifier())
         self.fingerprint.add("the project file", staleness.lock_files(key["project_dirs"]))
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
@@ -112,8 +113,9 @@ class Template:
             "orig_argv": list(orig_argv),
         }
         args = [interpreter, *flags, "-c", BOOTSTRAP, PRELOAD_DIR, str(theirs.fileno())]
-        # Not the changes of one restart: every fork request brings its own.
-        template_env = staleness.stable_env(env)
+        # Not the changes of one restart, nor the agent: every fork request brings its own (and
+        # the agent's socket, opened while preloading, would fail the gate).
+        template_env = staleness.stable_env(without_agent(env))
         try:
             process = subprocess.Popen(args, env=template_env, cwd=cwd, pass_fds=(theirs.fileno(),))
         finally:
@@ -286,7 +288,7 @@ class Template:
             or mismatch(self.key, parsed, cwd)
             or debugger_reason(parsed, env)
             or launch.script_problem(parsed, cwd)
-            or self.fingerprint.changed(env)
+            or self.fingerprint.changed(without_agent(env))
         )
 
     def fork(
@@ -308,6 +310,7 @@ class Template:
             env=dict(env),
             cwd=cwd,
             after_fork=list(after_fork),
+            agent=_agent_file(env),
         )
         reply = self._reply()
         if reply.get("op") != "forked":
@@ -340,6 +343,14 @@ class Template:
         self.fingerprint.close()
         if self.state != "unsafe":
             self.state, self.reason = "gone", "the template was stopped"
+
+
+def _agent_file(env: Mapping[str, str]) -> str | None:
+    """The agent's sitecustomize when `env` has the agent (its socket, its directory first)."""
+    first = env.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if SOCKET_ENV not in env or not first or os.path.abspath(first) != str(BOOTSTRAP_DIR):
+        return None
+    return str(BOOTSTRAP_DIR / "sitecustomize.py")
 
 
 def _sig(value: Sequence[int] | None) -> staleness.Signature | None:
