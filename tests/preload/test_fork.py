@@ -392,3 +392,15 @@ def test_the_agent_reports_a_forked_child_as_it_reports_an_execd_one(
         seen = comparable(read_observed(out))
     assert seen == dict(execd_seen, env=seen["env"])
     assert seen["env"]["WATCHRELOAD_AGENT_RUN"] == "2"
+
+
+def test_a_signal_right_after_the_fork_meets_the_default_disposition(
+    project: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    out, site = project / "out.json", project.parent / "site"
+    argv, env = [PYTHON, "show.py", "wait"], environment(out, site)
+    template = ready(start_template(argv, env, project, ["json"]))
+    for _ in range(5):
+        child = fork(template, argv, env, project, forked)
+        child.send_signal(signal.SIGTERM)  # blocked in the template until the child is set up
+        assert child.wait(60) == -signal.SIGTERM

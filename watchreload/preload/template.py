@@ -177,10 +177,12 @@ def loaded_files() -> list[str]:
 class Server:
     """The fork loop, once preloading is done."""
 
-    def __init__(self, channel: Channel, gate: safety.Gate, signals: dict[int, Any]) -> None:
+    def __init__(
+        self, channel: Channel, gate: safety.Gate, signals: tuple[dict[int, Any], list[int]]
+    ) -> None:
         self.channel = channel
         self.gate = gate
-        self.signals = signals
+        self.signals, self.mask = signals
         self.children: set[int] = set()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -223,11 +225,15 @@ class Server:
             self.channel.send({"op": "refused", "reason": problem})
             return
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
         template_pid = os.getpid()
+        # Signals wait (blocked) until the child has the dispositions exec would give it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         pid = os.fork()
         if pid == 0:
             self._child(request, template_pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # As the child does, so that the group exists whoever runs first (it may have exited).
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
@@ -237,7 +243,7 @@ class Server:
     def _child(self, request: child.Request, template_pid: int) -> None:
         status = 1
         try:
-            child.restore_signals(self.signals, [])
+            child.restore_signals(self.signals, self.mask)
             child.become(request, template_pid, [self.channel.fd, self.wake_r, self.wake_w])
             status = child.run_main(request)
         except BaseException:
@@ -275,9 +281,10 @@ class Server:
             time.sleep(0.005)
 
 
-def _start(channel: Channel) -> tuple[dict[str, Any], dict[int, Any]]:
+def _start(channel: Channel) -> tuple[dict[str, Any], tuple[dict[int, Any], list[int]]]:
     """Read the config and take the parent-death and signal arrangements."""
     signals = initial_signals()
+    mask = sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     for name in IGNORED:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -293,7 +300,7 @@ def _start(channel: Channel) -> tuple[dict[str, Any], dict[int, Any]]:
         sys.argv[:] = config["argv"]
     if config.get("orig_argv") and hasattr(sys, "orig_argv"):
         sys.orig_argv[:] = config["orig_argv"]
-    return config, signals
+    return config, (signals, mask)
 
 
 def main(fd: int) -> None:
