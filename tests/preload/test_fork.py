@@ -404,3 +404,18 @@ def test_a_signal_right_after_the_fork_meets_the_default_disposition(
         child = fork(template, argv, env, project, forked)
         child.send_signal(signal.SIGTERM)  # blocked in the template until the child is set up
         assert child.wait(60) == -signal.SIGTERM
+
+
+def test_the_agents_files_are_preloaded_as_modules(
+    project: Path, start_template: StartTemplate, forked: list[ForkedChild]
+) -> None:
+    import json
+
+    out, site = project / "out.json", project.parent / "site"
+    argv, env = [PYTHON, "show.py"], environment(out, site)
+    files = [str(site / "quiet.py"), str(project / "helper.py"), str(json.__file__)]
+    template = start_template(argv, env, project, [], preload_files=files, stable_roots=[site])
+    ready(template)
+    assert template.report["refused"] == ["helper"]
+    assert fork(template, argv, env, project, forked).wait(60) == 0
+    assert "quiet" in read_observed(out)["modules"]  # show.py does not import it: preloaded

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from watchreload.preload.origins import Blocker, Origins, purge, stable_roots
+from watchreload.preload.origins import Blocker, Origins, module_name, purge, stable_roots
 
 
 @pytest.fixture
@@ -67,3 +67,13 @@ def test_purge_removes_what_slipped_in_empty_namespace_packages_too(on_path: Pat
     assert {"slipped", "mysite", "nsdir", "nsdir.inner"} <= set(gone)
     assert not {"slipped", "mysite", "nsdir", "nsdir.inner"} & set(sys.modules)
     assert "json" not in gone
+
+
+def test_module_names_of_files() -> None:
+    entries = ["/site", "/site/vendored", "/proj"]
+    assert module_name("/site/django/db/__init__.py", entries) == "django.db"
+    assert module_name("/site/django/db/models/base.py", entries) == "django.db.models.base"
+    assert module_name("/site/vendored/six.py", entries) == "six"  # the deepest entry
+    assert module_name("/site/_x.cpython-311-x86_64-linux-gnu.so", entries) == "_x"
+    assert module_name("/site/my-dist-1.0.dist-info/x.py", entries) is None
+    assert module_name("/elsewhere/m.py", entries) is None

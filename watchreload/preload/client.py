@@ -81,6 +81,7 @@ class Template:
         preload: Sequence[str],
         *,
         path0: str | None,
+        preload_files: Iterable[str] = (),
         volatile_roots: Iterable[str] = (),
         stable_roots: Iterable[str] = (),
         exclude: Iterable[str] = (),
@@ -90,6 +91,9 @@ class Template:
         builds: int = 1,
     ) -> Template:
         """Start a template (preloading runs in it, in the background); see `ready`.
+
+        `preload` names modules; `preload_files` are files (the agent's report of the previous
+        run), which the template turns into module names along its own `sys.path`.
 
         `volatile_roots` (the watched roots) and the script's directory, `cwd` and `PYTHONPATH`
         are never preloaded from; `stable_roots` adds directories to the interpreter's standard
@@ -107,6 +111,7 @@ class Template:
             "project_dirs": list(project_dirs if project_dirs is not None else [cwd]),
             "builds": builds,
             "preload": list(preload),
+            "preload_files": [str(p) for p in preload_files],
             "volatile_roots": list(volatile_roots),
             "stable_roots": [os.path.abspath(p) for p in stable_roots],
             "argv": list(argv),
@@ -128,6 +133,7 @@ class Template:
             parent=os.getpid(),
             path0=path0,
             preload=list(preload),
+            preload_files=key["preload_files"],
             exclude=key["exclude"],
             volatile=[os.path.abspath(os.path.join(cwd, p)) for p in volatile],
             stable=key["stable_roots"],
@@ -266,6 +272,7 @@ class Template:
             key["cwd"],
             key["preload"],
             path0=key["path0"],
+            preload_files=key["preload_files"],
             volatile_roots=key["volatile_roots"],
             stable_roots=key["stable_roots"],
             exclude=[*key["exclude"], *self.culprits],

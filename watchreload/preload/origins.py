@@ -93,6 +93,32 @@ class Origins:
         return False
 
 
+def module_name(path: str, entries: Sequence[str]) -> str | None:
+    """The module a file is loaded as from the deepest `sys.path` entry holding it, or None."""
+    best = max((e for e in entries if path.startswith(e + os.sep)), key=len, default=None)
+    if best is None:
+        return None
+    parts = path[len(best) + 1 :].split(os.sep)
+    if parts[-1].startswith("__init__."):
+        parts.pop()
+    else:
+        parts[-1] = parts[-1].split(".", 1)[0]  # mod.py, mod.cpython-311-x86_64-linux-gnu.so
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
+def module_names(files: Iterable[str]) -> list[str]:
+    """The modules of the files the agent reported, parents first (by path order)."""
+    entries = sorted({os.path.realpath(p) for p in sys.path if p} | {p for p in sys.path if p})
+    names = []
+    for path in sorted(files):
+        name = module_name(path, entries) or module_name(os.path.realpath(path), entries)
+        if name is not None and name not in names:
+            names.append(name)
+    return names
+
+
 class Blocker:
     """A `sys.meta_path` finder that refuses modules from volatile places while preloading."""
 

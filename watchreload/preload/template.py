@@ -143,8 +143,9 @@ def preload(config: dict[str, Any], gate: safety.Gate) -> dict[str, Any]:
     culprits: dict[str, str] = {}
     undone: dict[str, list[str]] = {}
     notes: list[str] = []
+    names = list(config["preload"]) + origins.module_names(config.get("preload_files", []))
     with origins.Blocker(places) as blocker:
-        for name in config["preload"]:
+        for name in names:
             if name in sys.modules or _excluded(name, config["exclude"]):
                 continue
             error = _import_step(name, blocker, undone)
