@@ -126,20 +126,7 @@ class Template:
         finally:
             theirs.close()
         template = cls(process, ours, key)
-        volatile = [*key["volatile_roots"], *([path0] if path0 else []), cwd]
-        volatile += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        template._send(
-            op="config",
-            parent=os.getpid(),
-            path0=path0,
-            preload=list(preload),
-            preload_files=key["preload_files"],
-            exclude=key["exclude"],
-            volatile=[os.path.abspath(os.path.join(cwd, p)) for p in volatile],
-            stable=key["stable_roots"],
-            argv=key["argv"],
-            orig_argv=key["orig_argv"],
-        )
+        template._send(**_config(key, template_env))
         return template
 
     @classmethod
@@ -350,6 +337,23 @@ class Template:
         self.fingerprint.close()
         if self.state != "unsafe":
             self.state, self.reason = "gone", "the template was stopped"
+
+
+def _config(key: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The template's first message: what to preload, and from where not."""
+    cwd, path0 = key["cwd"], key["path0"]
+    volatile = [*key["volatile_roots"], *([path0] if path0 else []), cwd]
+    volatile += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {
+        "op": "config",
+        "parent": os.getpid(),
+        "path0": path0,
+        "volatile": [os.path.abspath(os.path.join(cwd, p)) for p in volatile],
+        **{
+            name: key[name] for name in ("preload", "preload_files", "exclude", "argv", "orig_argv")
+        },
+        "stable": key["stable_roots"],
+    }
 
 
 def _agent_file(env: Mapping[str, str]) -> str | None:
