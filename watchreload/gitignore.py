@@ -37,6 +37,12 @@ class RuleFile:
     base: Path
     signature: FileSignature
     spec: pathspec.GitIgnoreSpec | None  # None: the file does not exist or holds no pattern
+    patterns: tuple[str, ...] = ()  # the pattern lines as written (no blank line, no comment)
+
+    @property
+    def negates(self) -> bool:
+        """True when a `!` rule here can re-include what another rule ignores."""
+        return any(p.startswith("!") for p in self.patterns)
 
     def verdict(self, path: Path, is_dir: bool) -> bool | None:
         """True: ignored, False: re-included by a `!` rule, None: no rule here speaks of it."""
@@ -64,7 +70,8 @@ def _read_rules(path: Path, base: Path) -> RuleFile:
         logger.warning("cannot read %s (%s); its ignore rules are not applied", path, exc)
         return RuleFile(path, base, signature, None)
     spec = pathspec.GitIgnoreSpec.from_lines(lines)
-    return RuleFile(path, base, signature, spec if spec.patterns else None)
+    patterns = tuple(line for line in lines if line.strip() and not line.startswith("#"))
+    return RuleFile(path, base, signature, spec if spec.patterns else None, patterns)
 
 
 def _common_git_dir(top: Path) -> Path:
@@ -95,6 +102,7 @@ class GitIgnoreRules:
         self._rule_files: dict[Path, RuleFile] = {}  # directory -> its .gitignore
         self._excludes: dict[Path, RuleFile] = {}  # work tree top -> .git/info/exclude
         self._dir_verdicts: dict[Path, bool] = {}  # directory -> ignored, while rules stand
+        self.generation = 0  # counts the refresh() calls that found changed rules
 
     def ignores(self, path: Path, *, is_dir: bool = False) -> bool:
         """True when git ignores `path` (absolute), or a directory holding it."""
@@ -124,12 +132,56 @@ class GitIgnoreRules:
                     changed = True
         if changed:
             self._dir_verdicts.clear()
+            self.generation += 1
             logger.info("git ignore rules changed; applying them from now on")
         return changed
 
     def filter(self, paths: Iterable[Path]) -> list[Path]:
         """The paths that git does not ignore."""
         return [p for p in paths if not self.ignores(p)]
+
+    def work_tree(self, path: Path) -> Path | None:
+        """The top of the git work tree holding the directory `path`, or None outside one."""
+        return self._top_of(path)
+
+    def outer_ignore_files(self, directory: Path) -> list[Path]:
+        """The ignore files that speak for `directory` but lie outside it: the `.gitignore` of
+        each directory above it, up to its work tree's top, and `.git/info/exclude`.
+
+        A scan or a subscription of `directory` sees the ignore files inside it; these it must
+        be shown as well, so that editing them takes effect.
+        """
+        top = self._top_of(directory)
+        if top is None:
+            return []
+        above = [d / IGNORE_FILE_NAME for d in directory.parents if d.is_relative_to(top)]
+        return [*above, self._exclude_file(top).path]
+
+    def rules_in_play(self, directory: Path, ignore_files: Iterable[Path]) -> list[RuleFile] | None:
+        """Every rule file that applies below `directory`, given the `.gitignore` files found
+        inside it, weakest last; None when a rule below could undo a rule above, or a nested
+        work tree has rules of its own: then the rules are not exact unless read per path.
+
+        `.gitignore` files inside directories that git or the rules above ignore are left out,
+        as git leaves them out.
+        """
+        top = self._top_of(directory)
+        if top is None:
+            return []
+        files: dict[Path, RuleFile] = {}
+        for path in ignore_files:
+            base = path.parent
+            if self._top_of(base) != top:
+                return None  # a nested repository: its own rules, not these
+            if base == top or not self._ignores_dir(base, top):
+                files[path] = self._rule_file(base)
+        for base in (directory, *directory.parents):
+            if not base.is_relative_to(top):
+                break
+            files[base / IGNORE_FILE_NAME] = self._rule_file(base)
+        exclude = self._exclude_file(top)
+        in_play = [f for f in (*files.values(), exclude) if f.patterns]
+        return None if any(f.negates for f in in_play) else in_play
 
     # -- inner workings --------------------------------------------------------------------------
 
