@@ -158,9 +158,9 @@ class GitIgnoreRules:
         return [*above, self._exclude_file(top).path]
 
     def rules_in_play(self, directory: Path, ignore_files: Iterable[Path]) -> list[RuleFile] | None:
-        """Every rule file that applies below `directory`, given the `.gitignore` files found
-        inside it, weakest last; None when a rule below could undo a rule above, or a nested
-        work tree has rules of its own: then the rules are not exact unless read per path.
+        """Every rule file that applies below `directory`, given the `.gitignore` files (and
+        `.git` entries) found inside it, weakest last; None when a `!` rule could undo another
+        rule, or a nested work tree has rules of its own: then only a per-path check is exact.
 
         `.gitignore` files inside directories that git or the rules above ignore are left out,
         as git leaves them out.
@@ -171,8 +171,10 @@ class GitIgnoreRules:
         files: dict[Path, RuleFile] = {}
         for path in ignore_files:
             base = path.parent
-            if self._top_of(base) != top:
+            if self._top_of(base) != top or (path.name == ".git" and base != top):
                 return None  # a nested repository: its own rules, not these
+            if path.name != IGNORE_FILE_NAME:
+                continue
             if base == top or not self._ignores_dir(base, top):
                 files[path] = self._rule_file(base)
         for base in (directory, *directory.parents):

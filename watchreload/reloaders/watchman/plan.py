@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watchreload.gitignore import RuleFile
 from watchreload.spec import WatchSpec
 
 # (watch root, the directory's path relative to it with `/` separators, "" for the root itself)
@@ -54,6 +55,36 @@ class SubscriptionPlan:
         if best is None:
             return Path(self.watch_root, self.relative_root, name)
         return best.path / name[len(best.relative) + 1 :] if best.relative else best.path / name
+
+
+@dataclass(frozen=True)
+class GitRules:
+    """The patterns of one ignore file, placed for a subscription (its relative_root).
+
+    `directory` is the file's directory below the subscription's directory ("" for that
+    directory, or one above it); `above` is, for a file above it, the subscription's directory
+    below the file's ("src" for the top `.gitignore` when `src/` is watched), else "".
+    """
+
+    directory: str
+    above: str
+    patterns: tuple[str, ...]
+
+
+def place_git_rules(subscribed: Path, rule_files: Iterable[RuleFile]) -> list[GitRules]:
+    """The rule files (GitIgnoreRules.rules_in_play) as seen from the subscribed directory."""
+    placed = []
+    for rule_file in rule_files:
+        if rule_file.base.is_relative_to(subscribed):
+            directory, above = rule_file.base.relative_to(subscribed).as_posix(), ""
+        else:
+            directory, above = "", subscribed.relative_to(rule_file.base).as_posix()
+        placed.append(GitRules(_dot_is_empty(directory), _dot_is_empty(above), rule_file.patterns))
+    return placed
+
+
+def _dot_is_empty(relative: str) -> str:
+    return "" if relative == "." else relative
 
 
 @dataclass
