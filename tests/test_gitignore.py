@@ -173,3 +173,18 @@ def test_generation_counts_refreshes_that_changed_rules(tmp_path: Path) -> None:
     assert rules.is_ignore_file(repo / ".git" / "info" / "exclude")
     assert rules.is_ignore_file(repo / "src" / ".gitignore")
     assert not rules.is_ignore_file(repo / "app.py")
+
+
+def test_refresh_reads_a_new_ignore_file_a_watcher_saw(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    rules = GitIgnoreRules()
+    fresh = repo / "fresh"
+    fresh.mkdir()
+    assert not rules.refresh([fresh / ".gitignore"])  # not there yet: nothing changed
+    (fresh / ".gitignore").write_text("*.tmp\n")
+    assert rules.refresh([fresh / ".gitignore"])
+    assert rules.ignores(fresh / "x.tmp")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    (outside / ".gitignore").write_text("*.tmp\n")
+    assert not rules.refresh([outside / ".gitignore"])  # no work tree: no rules

@@ -122,9 +122,22 @@ class GitIgnoreRules:
     def is_ignore_file(self, path: Path) -> bool:
         return path.name == IGNORE_FILE_NAME or any(r.path == path for r in self._excludes.values())
 
-    def refresh(self) -> bool:
-        """Re-read ignore files that were written, created or removed; True when any was."""
+    def refresh(self, seen: Iterable[Path] = ()) -> bool:
+        """Re-read ignore files that were written, created or removed; True when any was.
+
+        `seen` names ignore files a watcher saw change: one not read so far is read now (it
+        would be at the next question anyway), so that its arrival counts as a change.
+        """
         changed = False
+        for path in seen:
+            directory = path.parent
+            if (
+                path.name == IGNORE_FILE_NAME
+                and directory not in self._rule_files
+                and self._top_of(directory) is not None
+            ):
+                rule_file = self._rule_files[directory] = _read_rules(path, directory)
+                changed = changed or rule_file.spec is not None
         for rules in (self._rule_files, self._excludes):
             for directory, rule_file in list(rules.items()):
                 if _signature(rule_file.path) != rule_file.signature:

@@ -190,7 +190,7 @@ class BaseReloader:
         ignore_files = [path for path, _ in changes if rules.is_ignore_file(path)]
         if ignore_files:
             logger.debug("ignore files changed: %s", ", ".join(map(str, ignore_files)))
-            rules.refresh()
+            rules.refresh(ignore_files)
             self.ignore_files_changed()
             changes = [(p, c) for p, c in changes if not rules.is_ignore_file(p)]
         explicit: frozenset[Path] | None = None  # read only if a rule ignores something

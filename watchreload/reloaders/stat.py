@@ -79,7 +79,7 @@ class StatReloader(BaseReloader):
         if changes:
             self.notify_files_changed(changes)
         if self._rules_generation() != rules_seen:
-            current = self._rescan_under_new_rules(current)
+            current = self._rescan_under_new_rules(current, scan_ns)
         self._previous, self._previous_extras, self._previous_scan_ns = (
             current,
             self._scanner.extra_paths,
@@ -94,17 +94,19 @@ class StatReloader(BaseReloader):
     def _rules_generation(self) -> int:
         return self.gitignore_rules.generation if self.gitignore_rules is not None else 0
 
-    def _rescan_under_new_rules(self, current: Snapshot) -> Snapshot:
+    def _rescan_under_new_rules(self, current: Snapshot, scan_ns: int) -> Snapshot:
         """The snapshot to compare the next scan with, once an ignore file changed the rules.
 
         `current` was scanned under the old rules: files they hid and the new ones do not would
         all look added at the next scan, and restart the program for an edit to `.gitignore`.
-        A scan under the new rules adds them as they are now; files in both keep the signature
-        of `current`, so that an edit since is still seen.
+        A scan under the new rules adds them as they are now, unless written since `current`
+        was scanned (then the next scan reports them); files in both keep the signature of
+        `current`, so that an edit since is still seen.
         """
         merged = dict(current)
         for path, signature in self.snapshot().items():
-            merged.setdefault(path, signature)
+            if path not in merged and not written_since(signature, scan_ns):
+                merged[path] = signature
         return merged
 
     def _only_newly_watched(self, path: str, change: Change) -> bool:
