@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchreload.gitignore import RuleFile
-from watchreload.spec import WatchSpec
+from watchreload.gitignore import GitIgnoreRules, RuleFile
+from watchreload.spec import IgnoreMatcher, WatchSpec
 
 # (watch root, the directory's path relative to it with `/` separators, "" for the root itself)
 Located = tuple[str, str]
@@ -81,6 +81,20 @@ def place_git_rules(subscribed: Path, rule_files: Iterable[RuleFile]) -> list[Gi
             directory, above = "", subscribed.relative_to(rule_file.base).as_posix()
         placed.append(GitRules(_dot_is_empty(directory), _dot_is_empty(above), rule_file.patterns))
     return placed
+
+
+def git_rules_below(
+    subscribed: Path, names: Iterable[str], ignore: IgnoreMatcher, rules: GitIgnoreRules
+) -> list[GitRules]:
+    """The rules in play for a subscription of `subscribed`, given the names of the `.gitignore`
+    files and `.git` entries the daemon lists below it; [] when they cannot go into the daemon
+    (GitIgnoreRules.rules_in_play). Entries inside ignored directories play no part."""
+    found = [
+        subscribed / name
+        for name in names
+        if "/" not in name or not ignore.ignores_path(name.rpartition("/")[0])
+    ]
+    return place_git_rules(subscribed, rules.rules_in_play(subscribed, found) or [])
 
 
 def _dot_is_empty(relative: str) -> str:

@@ -35,7 +35,7 @@ from watchreload.reloaders.watchman.expression import (
 from watchreload.reloaders.watchman.plan import (
     SubscriptionPlan,
     Watches,
-    place_git_rules,
+    git_rules_below,
     plan_subscriptions,
 )
 from watchreload.reloaders.watchman.polling import PollingFallback, StatFiles
@@ -352,13 +352,7 @@ class WatchmanReloader(BaseReloader):
             if plan.relative_root:
                 query["relative_root"] = plan.relative_root
             names = [str(n) for n in session.query("query", plan.watch_root, query)["files"]]
-            found = [
-                subscribed / name
-                for name in names
-                if "/" not in name or not spec.ignore.ignores_path(name.rpartition("/")[0])
-            ]
-            in_play = rules.rules_in_play(subscribed, found)
-            terms = gitignore_terms(place_git_rules(subscribed, in_play or []))
+            terms = gitignore_terms(git_rules_below(subscribed, names, spec.ignore, rules))
             logger.debug("git ignore terms for %s: %s", subscribed, terms)
             self._git_terms_cache[key] = terms
         return self._git_terms_cache[key]
