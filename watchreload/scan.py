@@ -131,7 +131,7 @@ def _scan_directory(
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if gitignore is None or not gitignore.ignores(Path(prefix + name), is_dir=True):
+                    if gitignore is None or not gitignore.ignores(prefix + name, is_dir=True):
                         stack.append((prefix + name, relative_dir + name + "/"))
                     continue
                 if suffixes is not None:
