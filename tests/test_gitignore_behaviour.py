@@ -197,3 +197,32 @@ def test_daemon_terms_select_what_the_client_filter_keeps(
     if negation:
         expected.add(repo / "pkg" / "wanted_pb2.py")
     assert {p for p in kept if p.suffix == ".py"} == expected
+
+
+# -- the funnel: what every backend's changes pass ------------------------------------------------
+
+
+def test_the_funnel_drops_git_ignored_changes_but_never_files_watched_by_name(repo: Path) -> None:
+    from watchreload.changes import Change
+    from watchreload.reloaders.stat import StatReloader
+
+    reloader = StatReloader(watch_modules=False, debounce_ms=0)
+    reloader.watch_dir(repo, "**/*.py")
+    imported = repo / "build" / "lib" / "pkg" / "mod.py"  # a module imported from a build tree
+    reloader.extra_files.add(imported)
+    generated = [repo / "build" / "lib" / "other.py", repo / "api_pb2.py", repo / "gen" / "api.py"]
+    reloader.notify_files_changed(
+        [(p, Change.modified) for p in (*generated, imported, repo / "app.py")]
+    )
+    batch = reloader.wait_for_changes(5)
+    assert batch is not None
+    assert set(batch.changes) == {imported, repo / "app.py"}
+
+    # An edit of the rules is not a change of the program: it refreshes the rules.
+    write(repo / ".gitignore", "build/\n")
+    reloader.notify_files_changed(
+        [(repo / ".gitignore", Change.modified), (repo / "gen" / "api.py", Change.modified)]
+    )
+    batch = reloader.wait_for_changes(5)
+    assert batch is not None and set(batch.changes) == {repo / "gen" / "api.py"}
+    reloader.stop()
