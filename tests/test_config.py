@@ -10,8 +10,8 @@ import pytest
 
 from watchreload.config import Config, load_config
 from watchreload.errors import ConfigError, WatchPathError
-from watchreload.settings import parse_signal
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, DEFAULT_INCLUDE_GLOBS
+from watchreload.values import parse_signal
 
 COMMAND = ("python", "app.py")
 

@@ -322,3 +322,24 @@ def test_without_a_daemon_doctor_starts_none(tree: Path, tmp_path: Path) -> None
     assert backend.summary.startswith("auto would start the per-user Watchman daemon")
     assert not Path(socket).exists()  # nothing was started
     assert exit_code(report) == 0, format_text(report)
+
+
+def test_the_command_line_runs_doctor(tree: Path, tmp_path: Path) -> None:
+    """`watchreload doctor` through the installed console script: text, --json, usage errors."""
+    environ = clean_environ(WATCHMAN_SOCK=str(tmp_path / "dead.sock"))
+    script = Path(sys.executable).with_name("watchreload")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args], capture_output=True, text=True, env=environ, cwd=tree, timeout=60
+        )
+
+    text = run("doctor", "-w", str(tree))
+    assert text.returncode == 1, text.stderr  # no daemon answers: something needs fixing
+    assert any(line.startswith("fail  watchman daemon") for line in text.stdout.splitlines())
+    as_json = run("doctor", "--watch", str(tree), "--json")
+    assert as_json.returncode == 1
+    assert {c.name for c in from_json(as_json.stdout)} >= {"backend", "files", "settings"}
+    usage = run("doctor", "--bogus")
+    assert usage.returncode == 2
+    assert "No such option '--bogus'" in usage.stderr

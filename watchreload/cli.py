@@ -239,6 +239,8 @@ def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -
 
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
+
+    `watchreload doctor [-w PATH]... [--json]` checks the setup instead.
     """
     given = _given_on_the_command_line(params)
     config = load_config({**given, "command": command, "verbosity": verbose - quiet})
@@ -246,11 +248,45 @@ def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -
         return supervise(config)
 
 
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-w",
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="PATH",
+    help="A directory to check; repeat for more. Default: the `watch` setting.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print the checks as JSON.")
+def doctor(watch: tuple[str, ...], json_output: bool) -> int:
+    """Check what watching needs, one line per check, each problem with its fix.
+
+    Exit codes: 0 healthy, 1 something needs fixing, 2 usage error.
+    """
+    from watchreload.doctor import doctor_main
+
+    return doctor_main([Path(path) for path in watch], json_output)
+
+
+SUBCOMMANDS: dict[str, click.Command] = {"doctor": doctor}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (callable from tests)."""
+    """Run the CLI and return its exit code (callable from tests).
+
+    `watchreload doctor ...` runs the doctor; anything else is `watchreload [OPTIONS] -- COMMAND`
+    (a program named doctor runs as `watchreload -- doctor`).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    subcommand = SUBCOMMANDS.get(args[0]) if args else None
+    program, prog_name = (
+        (subcommand, f"watchreload {args[0]}") if subcommand else (command, "watchreload")
+    )
+    if subcommand is not None:
+        args = args[1:]
     try:
         with handle_errors():
-            result = command.main(args=argv, prog_name="watchreload", standalone_mode=False)
+            result = program.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.ClickException as exc:  # ours from handle_errors, or click's own usage errors
         exc.show()
         return exc.exit_code
