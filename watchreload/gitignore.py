@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
@@ -38,6 +38,10 @@ class RuleFile:
     signature: FileSignature
     spec: pathspec.GitIgnoreSpec | None  # None: the file does not exist or holds no pattern
     patterns: tuple[str, ...] = ()  # the pattern lines as written (no blank line, no comment)
+    _base_length: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_base_length", len(os.fspath(self.base)))
 
     @property
     def negates(self) -> bool:
@@ -50,7 +54,7 @@ class RuleFile:
         `path` is absolute and below `base`."""
         if self.spec is None:
             return None
-        relative = path[len(os.fspath(self.base)) :].lstrip("/")
+        relative = path[self._base_length :].lstrip("/")
         return self.spec.check_file(relative + "/" if is_dir else relative).include
 
 
@@ -115,6 +119,10 @@ class GitIgnoreRules:
     def ignores(self, path: Path | str, *, is_dir: bool = False) -> bool:
         """True when git ignores `path` (absolute), or a directory holding it."""
         path = os.fspath(path)
+        if is_dir:  # the scan asks this of every directory, every time: answer from the cache
+            known = self._dir_verdicts.get(path)
+            if known is not None:
+                return known
         parent = os.path.dirname(path)
         top = self._top_of(path if is_dir else parent)
         if top is None or path == top:
