@@ -226,3 +226,14 @@ def test_the_funnel_drops_git_ignored_changes_but_never_files_watched_by_name(re
     batch = reloader.wait_for_changes(5)
     assert batch is not None and set(batch.changes) == {repo / "gen" / "api.py"}
     reloader.stop()
+
+
+def test_library_mode_reads_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from watchreload.reloaders import get_reloader
+
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml above
+    monkeypatch.delenv("WATCHRELOAD_GITIGNORE", raising=False)
+    assert get_reloader("stat").gitignore_rules is not None  # on by default, as for the CLI
+    monkeypatch.setenv("WATCHRELOAD_GITIGNORE", "false")
+    assert get_reloader("stat").gitignore_rules is None
+    assert get_reloader("stat", gitignore=True).gitignore_rules is not None  # an argument wins
