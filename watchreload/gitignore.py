@@ -80,6 +80,13 @@ def _read_rules(path: Path, base: Path) -> RuleFile:
     return RuleFile(path, base, signature, spec, patterns)
 
 
+_NO_RULES = RuleFile(Path(IGNORE_FILE_NAME), Path(), None, None)  # for directories without one
+
+
+def _ignore_file_of(directory: str) -> str:
+    return os.path.join(directory, IGNORE_FILE_NAME)
+
+
 def _common_git_dir(top: Path) -> Path:
     """The git directory holding `info/exclude` for the work tree at `top`.
 
@@ -111,6 +118,7 @@ class GitIgnoreRules:
     def __init__(self) -> None:
         self._tops: dict[str, str | None] = {}  # directory -> its work tree's top, if any
         self._rule_files: dict[str, RuleFile] = {}  # directory -> its .gitignore
+        self._absent: set[str] = set()  # directories without one (most of them: kept cheap)
         self._excludes: dict[str, RuleFile] = {}  # work tree top -> .git/info/exclude
         self._chains: dict[str, tuple[RuleFile, ...]] = {}  # directory -> rules, deepest first
         self._dir_verdicts: dict[str, bool] = {}  # directory -> ignored, while rules stand
@@ -135,7 +143,8 @@ class GitIgnoreRules:
 
     def ignore_files(self) -> list[Path]:
         """Every ignore file read so far (existing or not): the files whose edits change rules."""
-        return [r.path for r in (*self._rule_files.values(), *self._excludes.values())]
+        absent = [Path(directory, IGNORE_FILE_NAME) for directory in self._absent]
+        return [r.path for r in (*self._rule_files.values(), *self._excludes.values())] + absent
 
     def is_ignore_file(self, path: Path) -> bool:
         return path.name == IGNORE_FILE_NAME or any(r.path == path for r in self._excludes.values())
@@ -152,10 +161,17 @@ class GitIgnoreRules:
             if (
                 path.name == IGNORE_FILE_NAME
                 and directory not in self._rule_files
+                and directory not in self._absent
                 and self._top_of(directory) is not None
             ):
                 rule_file = self._rule_files[directory] = _read_rules(path, path.parent)
                 changed = changed or rule_file.spec is not None
+        for directory in [d for d in self._absent if os.path.lexists(_ignore_file_of(d))]:
+            self._absent.discard(directory)
+            self._rule_files[directory] = _read_rules(
+                Path(directory, IGNORE_FILE_NAME), Path(directory)
+            )
+            changed = True
         for rules in (self._rule_files, self._excludes):
             for directory, rule_file in list(rules.items()):
                 if _signature(rule_file.path) != rule_file.signature:
@@ -253,6 +269,11 @@ class GitIgnoreRules:
     def _rule_file(self, directory: str) -> RuleFile:
         rule_file = self._rule_files.get(directory)
         if rule_file is None:
+            if directory in self._absent:
+                return _NO_RULES
+            if not os.path.lexists(_ignore_file_of(directory)):
+                self._absent.add(directory)
+                return _NO_RULES
             base = Path(directory)
             rule_file = _read_rules(base / IGNORE_FILE_NAME, base)
             self._rule_files[directory] = rule_file
