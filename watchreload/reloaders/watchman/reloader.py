@@ -346,8 +346,10 @@ class WatchmanReloader(BaseReloader):
         if rules is None:
             return None
         key = (plan.watch_root, plan.relative_root)
+        subscribed = Path(plan.watch_root, plan.relative_root)
+        if key not in self._git_terms_cache and rules.work_tree(subscribed) is None:
+            self._git_terms_cache[key] = []  # not in a git work tree: no rules, no query
         if key not in self._git_terms_cache:
-            subscribed = Path(plan.watch_root, plan.relative_root)
             query: dict[str, Any] = {"expression": RULE_FILES_EXPRESSION, "fields": ["name"]}
             if plan.relative_root:
                 query["relative_root"] = plan.relative_root
