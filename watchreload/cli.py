@@ -161,6 +161,7 @@ def supervise(config: Config) -> int:
         watchman_timeout_s=config.watchman_timeout_s,
         roots=config.roots,
         ignore_patterns=config.ignore_patterns,
+        gitignore=config.gitignore,
         watch_modules=False,
         debounce_ms=config.debounce_ms,
         debounce_max_ms=config.debounce_max_ms,

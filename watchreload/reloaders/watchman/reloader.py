@@ -27,8 +27,17 @@ from typing import Any
 from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.watchman.events import EventHandler, Subscription, file_changes
-from watchreload.reloaders.watchman.expression import subscription_query
-from watchreload.reloaders.watchman.plan import SubscriptionPlan, Watches, plan_subscriptions
+from watchreload.reloaders.watchman.expression import (
+    RULE_FILES_EXPRESSION,
+    gitignore_terms,
+    subscription_query,
+)
+from watchreload.reloaders.watchman.plan import (
+    SubscriptionPlan,
+    Watches,
+    git_rules_below,
+    plan_subscriptions,
+)
 from watchreload.reloaders.watchman.polling import PollingFallback, StatFiles
 from watchreload.reloaders.watchman.session import (
     Backoff,
@@ -103,6 +112,7 @@ class WatchmanReloader(BaseReloader):
         self._modules_seen = 0
         self._next_spec_check = 0.0
         self._next_stat_check = 0.0
+        self._git_terms_cache: dict[tuple[str, str], list[Any]] = {}
 
     @classmethod
     def check_availability(cls, timeout_s: float = 5.0) -> None:
@@ -210,6 +220,8 @@ class WatchmanReloader(BaseReloader):
         if self._spec_dirty or modules != self._modules_seen or now >= self._next_spec_check:
             self._modules_seen = modules
             self._next_spec_check = now + self.spec_check_s
+            if self.gitignore_rules is not None and self.gitignore_rules.refresh():
+                self.ignore_files_changed()  # one above the watched directory, or info/exclude
             self._update_subscriptions(force=False)
 
     # -- the session ----------------------------------------------------------------------------
@@ -263,7 +275,8 @@ class WatchmanReloader(BaseReloader):
                 if not force:
                     session.unsubscribe(root, sub.name)
         for root, plan in plans.items():
-            self._subscribe(session, root, plan, subscription_query(plan, spec.ignore), force)
+            query = subscription_query(plan, spec.ignore, self._git_terms(session, plan, spec))
+            self._subscribe(session, root, plan, query, force)
         # Files that joined a new watch: an edit between noticing them and subscribing counts.
         # A file that was not watched until now (a module imported since the last look) counts as
         # changed if it was written since that look.
@@ -316,6 +329,35 @@ class WatchmanReloader(BaseReloader):
 
     def _note_new_watch(self, path: Path) -> None:
         self._pending[path] = signature_of(path)
+
+    # -- git ignore rules inside the daemon ------------------------------------------------------
+
+    def ignore_files_changed(self) -> None:
+        self._git_terms_cache.clear()
+        self._spec_dirty = True  # the next step resubscribes with the new terms
+        self._wake()
+
+    def _git_terms(
+        self, session: Session, plan: SubscriptionPlan, spec: WatchSpec
+    ) -> list[Any] | None:
+        """The subscription's git ignore terms: None without git rules, [] where they do not
+        translate (notify_files_changed filters every result with the rules in any case)."""
+        rules = spec.gitignore
+        if rules is None:
+            return None
+        key = (plan.watch_root, plan.relative_root)
+        subscribed = Path(plan.watch_root, plan.relative_root)
+        if key not in self._git_terms_cache and rules.work_tree(subscribed) is None:
+            self._git_terms_cache[key] = []  # not in a git work tree: no rules, no query
+        if key not in self._git_terms_cache:
+            query: dict[str, Any] = {"expression": RULE_FILES_EXPRESSION, "fields": ["name"]}
+            if plan.relative_root:
+                query["relative_root"] = plan.relative_root
+            names = [str(n) for n in session.query("query", plan.watch_root, query)["files"]]
+            terms = gitignore_terms(git_rules_below(subscribed, names, spec.ignore, rules))
+            logger.debug("git ignore terms for %s: %s", subscribed, terms)
+            self._git_terms_cache[key] = terms
+        return self._git_terms_cache[key]
 
     # -- what the daemon says -------------------------------------------------------------------
 
