@@ -326,7 +326,10 @@ def test_abandoned_state_releases_reloads(start_watchman: StartWatchman, tmp_pat
 
 
 def test_daemon_killed_and_restarted(
-    start_watchman: StartWatchman, tmp_path: Path, watchman_daemon: WatchmanDaemon
+    start_watchman: StartWatchman,
+    tmp_path: Path,
+    watchman_daemon: WatchmanDaemon,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = tmp_path / "proj"
     path = write(root / "app.py")
@@ -343,6 +346,8 @@ def test_daemon_killed_and_restarted(
     assert len(batches) == 1  # one conservative reload for the fresh instance, not a flood
     assert "Watchman restarted" in batches[0].reason
     assert not reloader.polling
+    lost_track = [r for r in caplog.records if "Watchman lost track" in r.getMessage()]
+    assert len(lost_track) == 1  # the fresh-instance result is handled once
 
     path.write_text("edited after the restart\n")
     assert changes_of(collect(reloader)) == {path: "modified"}
@@ -410,9 +415,11 @@ def test_changes_deferred_while_git_holds_index_lock_come_once(
     for i, path in enumerate(files):
         path.write_text(f"v = {i}\n")
     assert stays(lambda: not recorder.batches, 0.5)  # Watchman holds them back
+    received = reloader.results_received
     lock.unlink()
     batches = recorder.settle(quiet_s=1.0)
     assert [set(b.changes) for b in batches] == [set(files)]
+    assert reloader.results_received == received + 1  # the daemon sends a deferred result once
 
 
 def test_recrawl_warning_is_reported_once_with_the_fix(
@@ -483,3 +490,15 @@ def test_watched_root_deleted_and_recreated(start_watchman: StartWatchman, tmp_p
         lambda: created in changes_of(collect(reloader, quiet_s=0.3, first_s=0.5)),
         message="the recreated root's file to be reported",
     )
+
+
+def test_each_result_is_handled_once(start_watchman: StartWatchman, tmp_path: Path) -> None:
+    """pywatchman returns a subscription PDU and buffers it too: it must be handled once."""
+    root = tmp_path / "proj"
+    paths = [write(root / f"m{i}.py") for i in range(3)]
+    reloader = start_watchman(root)
+    for i, path in enumerate(paths):
+        received = reloader.results_received
+        path.write_text(f"v = {i}\n")
+        assert changes_of(collect(reloader, quiet_s=0.5)) == {path: "modified"}
+        assert reloader.results_received == received + 1

@@ -1,9 +1,9 @@
 """What the daemon says, made into what a reloader does: changes, held reloads and warnings.
 
 No I/O and no daemon: the reloader hands PDUs in, and each piece here decides one thing. A
-Subscription knows which results it has seen (`take_clock`); `file_changes` turns a result's file
-list into changes; EventHandler holds reloads while a VCS state is asserted and reports recrawls
-and the "poisoned" daemon once each, with the fix.
+Subscription remembers the last clock the daemon told it (`take_clock`); `file_changes` turns a
+result's file list into changes; EventHandler holds reloads while a VCS state is asserted and
+reports recrawls and the "poisoned" daemon once each, with the fix.
 """
 
 from __future__ import annotations
@@ -32,22 +32,12 @@ class Subscription:
     name: str
     query: dict[str, Any]
     clock: str | None = None  # the last clock the daemon told us: resubscribe since this
-    files_clock: str | None = None  # the clock of the last result that listed files
 
-    def take_clock(self, pdu: dict[str, Any]) -> bool:
-        """Remember a PDU's clock; False for a result that has been delivered already."""
+    def take_clock(self, pdu: dict[str, Any]) -> None:
+        """Remember a PDU's clock."""
         clock = pdu.get("clock")
-        if not isinstance(clock, str):
-            return True
-        files = pdu.get("files")
-        if files and clock == self.files_clock and not pdu.get("is_fresh_instance"):
-            # Watchman 4.9 sends a deferred (defer_vcs) result twice, with the same clock:
-            # nothing can have changed between a clock and itself.
-            return False
-        self.clock = clock
-        if files:
-            self.files_clock = clock
-        return True
+        if isinstance(clock, str):
+            self.clock = clock
 
 
 def file_changes(plan: SubscriptionPlan, files: list[Any]) -> list[FileChange]:

@@ -87,6 +87,7 @@ class WatchmanReloader(BaseReloader):
         self.polling = False  # True while Watchman is unreachable and the stat scanner stands in
         self.connections = 0  # how many times a session was established (for tests and logs)
         self.generation = 0  # counts completed subscription updates (spec changes, reconnects)
+        self.results_received = 0  # subscription results handled, file lists (for tests)
         self._session: Session | None = None
         self._pywatchman: ModuleType | None = None
         self._subs: dict[str, Subscription] = {}  # by watch root
@@ -199,7 +200,7 @@ class WatchmanReloader(BaseReloader):
         if self.should_stop:
             return
         if readable:
-            self._handle(session.receive())
+            session.receive()  # hands the PDU to _handle
         if self._stat_files and time.monotonic() >= self._next_stat_check:
             self._next_stat_check = time.monotonic() + self.spec_check_s
             changes = self._stat_files.check()
@@ -334,9 +335,10 @@ class WatchmanReloader(BaseReloader):
             self.batcher.add_reason(f"Watchman stopped watching {root} (was it deleted?)")
             raise Disconnected(f"Watchman cancelled the subscription on {root}")
         self._events.handle_states(root, pdu)
-        if not sub.take_clock(pdu):
-            return
         files = pdu.get("files")
+        if files is not None:
+            self.results_received += 1
+        sub.take_clock(pdu)
         if files is None:
             return
         if pdu.get("is_fresh_instance"):

@@ -197,13 +197,14 @@ class Session:
             raise Disconnected(str(exc)) from exc
         return sock in readable, wake_fd in readable
 
-    def receive(self) -> Any:
-        """The next PDU (call it when `wait()` says the daemon is readable).
+    def receive(self) -> None:
+        """Read the next PDU and hand it to `on_pdu`, once (call it when `wait()` says the daemon
+        is readable).
 
-        pywatchman also buffers a subscription PDU it returns, so `on_pdu` has been given it
-        already when it is returned here.
+        pywatchman's `receive()` both returns a subscription PDU and buffers it; `_call` hands the
+        buffered ones on except the one returned, which is handed on here.
         """
-        return self._call(self._client.receive)
+        self._on_pdu(self._call(self._client.receive))
 
     def query(self, *args: Any) -> Any:
         result = self._call(self._client.query, *args)
@@ -251,5 +252,6 @@ class Session:
             client.sub_by_root.clear()
             client.logs.clear()
         for pdu in buffered:
-            self._on_pdu(pdu)
+            if pdu is not result:  # a PDU that receive() returned is its caller's to hand on
+                self._on_pdu(pdu)
         return result
