@@ -164,8 +164,10 @@ class WatchmanDaemon:
             raise RuntimeError(f"watchman exited; its log:\n{self.log()}")
         if not self.sockname.exists():
             return False
+        # --no-local: Watchman 4.9 answers `version` from the client itself when no daemon
+        # listens; this asks the daemon.
         result = subprocess.run(
-            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "version"],
+            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "--no-local", "version"],
             capture_output=True,
             timeout=10,
             check=False,
