@@ -186,19 +186,36 @@ class WatchmanDaemon:
                 self.process.wait(10)
         self.process = None
 
-    def kill(self) -> None:
-        """Kill the daemon abruptly, as a crash would."""
+    def kill(self, *, keep_socket: bool = False) -> None:
+        """Kill the daemon abruptly, as a crash would (`kill -9` leaves its socket file behind:
+        `keep_socket`)."""
         if self.process is not None:
             self.process.kill()
             self.process.wait(10)
             self.process = None
-        self.sockname.unlink(missing_ok=True)
+        if not keep_socket:
+            self.sockname.unlink(missing_ok=True)
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
 
 StartWatchman = Callable[..., WatchmanReloader]
+
+
+def make_tree(root: Path, files: int, per_directory: int = 100) -> list[Path]:
+    """Write `files` small .py files under `root`, `per_directory` to a directory (10,000 take
+    about a second); return their paths."""
+    paths = []
+    for i in range(files):
+        directory = root / f"d{i // per_directory:04d}"
+        if i % per_directory == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"m{i % per_directory:03d}.py"
+        with open(path, "w") as f:
+            f.write(f"N = {i}\n")
+        paths.append(path)
+    return paths
 
 
 def collect(

@@ -333,7 +333,7 @@ def test_daemon_killed_and_restarted(
 ) -> None:
     root = tmp_path / "proj"
     path = write(root / "app.py")
-    reloader = start_watchman(root)
+    reloader = start_watchman(root, fallback_after_s=30)  # back before polling starts
     connections = reloader.connections
     try:
         watchman_daemon.kill()
@@ -383,8 +383,7 @@ def test_falls_back_to_polling_and_back(
     try:
         watchman_daemon.kill()
         wait_for(lambda: reloader.polling, message="the reloader to fall back to polling")
-        reasons = collect(reloader, quiet_s=0.3)
-        assert [b.reason for b in reasons if b.reason] and not changes_of(reasons)
+        assert collect(reloader, first_s=0.5) == []  # polling starts from what is known
         stamp = path.stat().st_mtime_ns
         path.write_text("edited while polling\n")
         os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
@@ -461,7 +460,7 @@ def test_poisoned_daemon_is_reported_once_and_polling_takes_over(
             client.close()  # type: ignore[attr-defined]
         reloader.watch_dir(tmp_path / "more", "**/*.py")  # the next request meets the poison
         wait_for(lambda: reloader.polling, message="the reloader to fall back to polling")
-        collect(reloader, quiet_s=0.3)  # the conservative reload of the switch
+        assert collect(reloader, first_s=0.5) == []  # the switch itself reloads nothing
         stamp = path.stat().st_mtime_ns + 10**9
         path.write_text("edited while poisoned\n")
         os.utime(path, ns=(stamp, stamp))

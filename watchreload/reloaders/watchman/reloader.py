@@ -7,9 +7,12 @@ says into changes, held reloads and reports; polling.py stat()s what the daemon 
 This module is the loop that ties them together.
 
 Faults: a dead daemon is noticed at once (its socket closes); we reconnect with backoff and
-resubscribe from the last clock. A daemon that lost its state answers with a fresh instance, which
-gives one conservative reload. If the daemon stays unreachable for `fallback_after_s`, the reloader
-polls the same WatchSpec with scan.py's scanner until Watchman is back.
+resubscribe from the last clock (the per-user daemon, with no WATCHMAN_SOCK, is started again as
+the watchman command does). A daemon that lost its state answers with a fresh instance, which
+gives one conservative reload. If reconnecting fails for `fallback_after_s` (1 s), the reloader
+polls the same WatchSpec with scan.py's scanner, starting from what the daemon had told it (files
+written since the subscriptions began and not as last reported count as changed), and goes back
+to events when a daemon answers again.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from watchreload.reloaders.watchman.session import (
     check_availability,
     describe_socket,
     import_pywatchman,
+    start_default_daemon,
 )
 from watchreload.reloaders.watchman.wake import Waker
 from watchreload.scan import Signature, signature_of, written_since
@@ -44,7 +48,9 @@ from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FALLBACK_AFTER_S = 10.0
+# How long reconnecting may fail before the scanner stands in (from what is already known, so the
+# switch itself reloads nothing); the baseline is taken at the first failed attempt.
+DEFAULT_FALLBACK_AFTER_S = 1.0
 DEFAULT_SPEC_CHECK_S = 1.0
 # In library mode a newly imported module must be watched at once: len(sys.modules) is compared
 # this often (it costs nothing); the full spec only when it changed, or every spec_check_s.
@@ -57,6 +63,7 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 WATCHMAN_SETTLE_MS = 20
 
 _subscription_ids = itertools.count(1)
+_UNSEEN = object()  # no signature recorded
 
 
 class WatchmanReloader(BaseReloader):
@@ -100,6 +107,11 @@ class WatchmanReloader(BaseReloader):
         self._fallback: PollingFallback | None = None  # while polling
         self._stat_files = StatFiles()  # extra files no watch covers
         self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
+        # What the daemon has told us, for a switch to polling: since when the subscriptions
+        # report every change (time.time_ns(), taken once their clocks are), and the signature
+        # of each file it reported, stat()ed when the result came.
+        self._since_ns: int | None = None
+        self._reported: dict[str, Signature | None] = {}
         self._spec_ns = time.time_ns()  # when spec() was last read
         self._modules_seen = 0
         self._next_spec_check = 0.0
@@ -157,7 +169,7 @@ class WatchmanReloader(BaseReloader):
                 try:
                     self._step()
                 except Disconnected as exc:
-                    logger.info("lost the Watchman connection (%s); reconnecting", exc)
+                    logger.debug("lost the Watchman connection (%s); reconnecting", exc)
                     self._disconnect()
                     self._events.release_states()
                     backoff.lost(time.monotonic())
@@ -165,29 +177,50 @@ class WatchmanReloader(BaseReloader):
 
     def _reconnect(self, backoff: Backoff) -> None:
         """One attempt to connect; while the daemon stays away, pace the attempts and poll."""
+        started_pid = None
+        if backoff.down_since is not None:
+            started_pid = start_default_daemon(self.timeout_s)
         try:
             self._connect()
         except Disconnected as exc:
-            now = time.monotonic()
-            if backoff.lost(now):
-                logger.info("Watchman is unreachable (%s); reconnecting", exc)
-            assert backoff.down_since is not None
-            if not self.polling and now - backoff.down_since >= self.fallback_after_s:
-                self._start_polling(now - backoff.down_since)
-            delay = backoff.next_delay()
-            if self.polling:
-                delay = max(delay, self.poll_interval_s)
-            assert self._waker is not None
-            self._waker.wait(delay)
-            if self.polling and not self.should_stop:
-                self._poll_once()
+            self._unreachable(backoff, exc)
             return
-        if backoff.down_since is not None:
-            down_for = time.monotonic() - backoff.down_since
-            logger.info("reconnected to Watchman after %.1fs", down_for)
+        down_for = 0.0 if backoff.down_since is None else time.monotonic() - backoff.down_since
         backoff.reset()
+        if started_pid is not None:
+            logger.info(
+                "the Watchman daemon was gone; started it again (pid %d), as the watchman "
+                "command does",
+                started_pid,
+            )
         if self.polling:
-            self._stop_polling()
+            self._stop_polling(down_for)
+        else:
+            self._fallback = None
+            if down_for and started_pid is None:
+                logger.info("reconnected to Watchman after %.1fs", down_for)
+
+    def _unreachable(self, backoff: Backoff, exc: Disconnected) -> None:
+        """A failed attempt: take the polling baseline at once, poll from about a second on."""
+        now = time.monotonic()
+        if backoff.lost(now):
+            logger.debug("Watchman is unreachable (%s); reconnecting", exc)
+        assert backoff.down_since is not None and self._waker is not None
+        if self._fallback is None:
+            # At the first failure, not only once polling starts: what is deleted from now on
+            # shows in the diff, and what was written since the last result in its mtime.
+            self._fallback = PollingFallback(self.spec)
+        down_for = now - backoff.down_since
+        if not self.polling and down_for >= self.fallback_after_s:
+            self._start_polling(exc)
+        delay = backoff.next_delay()
+        if self.polling:
+            delay = max(delay, self.poll_interval_s)
+        else:  # try again, but switch to polling on time
+            delay = min(delay, max(0.0, self.fallback_after_s - down_for))
+        self._waker.wait(delay)
+        if self.polling and not self.should_stop:
+            self._poll_once()
 
     def _step(self) -> None:
         """Block until the daemon speaks, `stop()`/`watch_dir()` wake us or spec_check_s passes."""
@@ -275,6 +308,8 @@ class WatchmanReloader(BaseReloader):
             if signature_of(p) != sig or written_since(sig, self._spec_ns)
         ]
         self._spec_ns = spec_ns
+        if self._since_ns is None:
+            self._since_ns = time.time_ns()  # the clocks are taken: the daemon reports from here
         if changed:
             self.notify_files_changed(changed)
         self.generation += 1
@@ -343,8 +378,14 @@ class WatchmanReloader(BaseReloader):
             return
         if pdu.get("is_fresh_instance"):
             self._events.fresh_instance(root)
+            # The conservative reload covers everything until now; from here the new daemon
+            # reports every change.
+            self._since_ns, self._reported = time.time_ns(), {}
             return
-        self.notify_files_changed(file_changes(sub.plan, files))
+        changes = file_changes(sub.plan, files)
+        self.notify_files_changed(changes)
+        for path, _ in changes:
+            self._reported[os.fspath(path)] = signature_of(path)
 
     def _subscription_of(self, pdu: dict[str, Any]) -> Subscription | None:
         """The live subscription a PDU is about; None for other PDUs and for replaced ones."""
@@ -358,33 +399,54 @@ class WatchmanReloader(BaseReloader):
 
     # -- standing in with the stat scanner ------------------------------------------------------
 
-    def _start_polling(self, down_for_s: float) -> None:
+    def _start_polling(self, exc: Disconnected) -> None:
+        """Poll from what is already known: nothing to reload for, only what changed unseen.
+
+        The first poll reports what differs from the baseline (taken at the first failed
+        attempt) and every file whose mtime is at or after the moment the subscriptions were in
+        place (`_since_ns`) and whose signature is not the one it had when the daemon last
+        reported it: an edit made after the daemon died, or in the moment before, that no result
+        delivered. No MTIME_SLACK_NS here: a file saved just before watchreload started is no
+        change (mtimes lag the clock, never lead it).
+        """
         logger.warning(
-            "Watchman unreachable for %.0fs at %s; polling the same files every %gs until it "
-            "returns",
-            down_for_s,
+            "lost the Watchman daemon at %s (%s); polling the watched files every %gs until it "
+            "answers again",
             describe_socket(),
+            exc,
             self.poll_interval_s,
         )
+        assert self._fallback is not None
+        changes = dict(self._fallback.poll())
+        since_ns = self._since_ns
+        if since_ns is not None:
+            for path, signature in self._fallback.snapshot.items():
+                if (
+                    path not in changes
+                    and signature[0] >= since_ns
+                    and self._reported.get(path, _UNSEEN) != signature
+                ):
+                    changes[path] = Change.modified
         self.polling = True
-        self._fallback = PollingFallback(self.spec)
-        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
+        self._since_ns, self._reported = None, {}
         for sub in self._subs.values():
             sub.clock = None  # the scanner covers the gap; a new daemon starts from a fresh clock
-        # Whatever changed between the daemon's death and this first scan is unknown.
-        self.batcher.add_reason(
-            "Watchman went away; changes while it was down may have been missed"
-        )
+        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
+        if changes:
+            self.notify_files_changed((Path(p), c) for p, c in changes.items())
 
     def _poll_once(self) -> None:
         if self._fallback is None:
             return
-        for path, change in self._fallback.poll():
-            self.notify_file_changed(path, change)
+        changes = self._fallback.poll()
+        if changes:
+            self.notify_files_changed((Path(p), c) for p, c in changes)
 
-    def _stop_polling(self) -> None:
+    def _stop_polling(self, down_for_s: float) -> None:
         # Subscribed (clock taken) before this last scan, so no edit falls between the two.
         self._poll_once()
         self.polling = False
         self._fallback = None
-        logger.warning("Watchman is back; stopped polling")
+        logger.info(
+            "Watchman answers again after %.1fs; back on events, stopped polling", down_for_s
+        )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import logging
 import os
 import select
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -108,6 +110,52 @@ def check_version(result: dict[str, Any]) -> None:
             f"Watchman {version} lacks the capabilities {', '.join(missing)}; upgrade it, "
             "or use the stat backend"
         )
+
+
+def start_default_daemon(timeout_s: float) -> int | None:
+    """Start the per-user daemon when none answers, as every Watchman client does; its pid.
+
+    Only without WATCHMAN_SOCK: a daemon on a socket someone named was started by them, with
+    options we do not know, so it is never started here (None). Otherwise None when a daemon
+    answers already or the binary is missing; else `watchman get-sockname` starts one (that is how
+    the `watchman` command and pywatchman find the socket, and they start the daemon as they do).
+    """
+    binary = shutil.which("watchman")
+    if os.environ.get("WATCHMAN_SOCK") or binary is None:
+        return None
+    if _daemon_pid(binary, timeout_s) is not None:
+        return None
+    try:
+        subprocess.run(
+            [binary, "get-sockname"], capture_output=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.debug("'watchman get-sockname' failed: %s", exc)
+        return None
+    return _daemon_pid(binary, timeout_s)
+
+
+def _daemon_pid(binary: str, timeout_s: float) -> int | None:
+    """The pid of the daemon that answers on the default socket, None when none answers.
+
+    `--no-local` makes the client ask the daemon (Watchman 4.9 answers some commands itself).
+    """
+    try:
+        result = subprocess.run(
+            [binary, "--no-spawn", "--no-local", "--output-encoding=json", "get-pid"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        return int(json.loads(result.stdout)["pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class Backoff:
