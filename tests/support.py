@@ -203,17 +203,24 @@ class WatchmanDaemon:
 StartWatchman = Callable[..., WatchmanReloader]
 
 
-def make_tree(root: Path, files: int, per_directory: int = 100) -> list[Path]:
-    """Write `files` small .py files under `root`, `per_directory` to a directory (10,000 take
-    about a second); return their paths."""
+def make_tree(root: Path, files: int, per_directory: int = 1000, distinct: int = 100) -> list[Path]:
+    """Write `files` small .py files under `root`, `per_directory` to a directory; return their
+    paths. The first `distinct` are files of their own, edit only those: the others are hard
+    links to their directory's `_template.txt` (which no .py glob matches), because creating
+    100,000 files takes a minute on a busy machine and linking them a few seconds."""
     paths = []
+    template = root
     for i in range(files):
         directory = root / f"d{i // per_directory:04d}"
         if i % per_directory == 0:
             directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"m{i % per_directory:03d}.py"
-        with open(path, "w") as f:
-            f.write(f"N = {i}\n")
+            template = directory / "_template.txt"
+            template.write_text("N = 0\n")
+        path = directory / f"m{i % per_directory:04d}.py"
+        if i < distinct:
+            path.write_text(f"N = {i}\n")
+        else:
+            os.link(template, path)
         paths.append(path)
     return paths
 

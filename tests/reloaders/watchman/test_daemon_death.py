@@ -113,14 +113,14 @@ def test_edit_after_kill_is_picked_up_by_polling_at_once(
 ) -> None:
     reloader = reloaders(tree[0].parent.parent)
     caplog.set_level(logging.INFO, logger="watchreload")
-    kill_and_edit(daemon, tree[1234])
+    kill_and_edit(daemon, tree[12])
     batch = next_batch(reloader, PICKED_UP_WITHIN_S)
-    assert changes_of([batch]) == {tree[1234]: "modified"} and not batch.reason
+    assert changes_of([batch]) == {tree[12]: "modified"} and not batch.reason
     assert reloader.polling
     extra = collect(reloader, first_s=1.5)
     assert extra == [], f"nothing else, no conservative reload: {extra}"
-    edit(tree[9999], "edited while polling\n")
-    assert changes_of([next_batch(reloader, PICKED_UP_WITHIN_S)]) == {tree[9999]: "modified"}
+    edit(tree[99], "edited while polling\n")
+    assert changes_of([next_batch(reloader, PICKED_UP_WITHIN_S)]) == {tree[99]: "modified"}
     switches = [r.getMessage() for r in caplog.records if r.name.startswith("watchreload")]
     assert len(switches) == 1 and "polling the watched files" in switches[0], switches
     assert str(daemon.sockname) in switches[0]
