@@ -41,6 +41,7 @@ from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
 from watchreload.process import watching
+from watchreload.progress import ProgressHandler
 from watchreload.reloaders import BACKENDS, get_reloader
 from watchreload.supervisor import Supervisor
 
@@ -82,7 +83,7 @@ def logging_to_stderr(verbosity: int) -> Iterator[None]:
     """Only the CLI attaches a handler: INFO by default, -v for DEBUG, -q WARNING, -qq ERROR."""
     levels = {1: logging.DEBUG, 0: logging.INFO, -1: logging.WARNING}
     level = levels.get(max(-2, min(1, verbosity)), logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ProgressHandler(sys.stderr)  # progress lines rewritten in place on a terminal
     handler.setFormatter(_Formatter())
     previous_level, previous_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
@@ -92,6 +93,7 @@ def logging_to_stderr(verbosity: int) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+        handler.close()
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
 

@@ -95,6 +95,7 @@ class WatchmanReloader(BaseReloader):
         self.connections = 0  # how many times a session was established (for tests and logs)
         self.generation = 0  # counts completed subscription updates (spec changes, reconnects)
         self.results_received = 0  # subscription results handled, file lists (for tests)
+        self.waiting_for = ""  # what a slow start waits for, which watching() reports
         self._session: Session | None = None
         self._pywatchman: ModuleType | None = None
         self._subs: dict[str, Subscription] = {}  # by watch root
@@ -250,6 +251,8 @@ class WatchmanReloader(BaseReloader):
 
     def _connect(self) -> None:
         assert self._pywatchman is not None
+        if not self.ready.is_set():
+            self.waiting_for = f"the Watchman daemon at {describe_socket()}"
         self._session = Session.connect(
             self._pywatchman,
             timeout_s=self.timeout_s,
@@ -278,6 +281,7 @@ class WatchmanReloader(BaseReloader):
         return session
 
     def _watch_project(self, directory: str) -> tuple[str, str]:
+        self.waiting_for = f"Watchman's first crawl of {directory} (once per daemon)"
         return self._live_session().watch_project(directory)
 
     def _update_subscriptions(self, *, force: bool) -> None:
@@ -313,6 +317,7 @@ class WatchmanReloader(BaseReloader):
         if changed:
             self.notify_files_changed(changed)
         self.generation += 1
+        self.waiting_for = ""
         self.ready.set()
 
     def _subscribe(
@@ -329,7 +334,8 @@ class WatchmanReloader(BaseReloader):
             return
         since = old.clock if old is not None else None
         if since is None:
-            since = session.clock(root)
+            self.waiting_for = f"Watchman's first crawl of {root} (once per daemon)"
+            since = session.clock(root)  # waits for the crawl
         query_with_since = dict(query, since=since)
         if old is not None:
             name = old.name
