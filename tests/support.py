@@ -75,7 +75,7 @@ class Spawned:
         self.args = list(args)
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in cleanup()
-        self.popen = subprocess.Popen(  # type: ignore[call-overload]
+        self.popen: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
             self.args,
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from watchreload.config import Config, load_config, parse_signal
+from watchreload.config import Config, load_config
 from watchreload.errors import ConfigError, WatchPathError
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, DEFAULT_INCLUDE_GLOBS
+from watchreload.values import parse_signal
 
 COMMAND = ("python", "app.py")
 
@@ -99,7 +100,7 @@ def test_extra_ignores_extend_the_defaults_unless_turned_off(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("text", ["TERM", "SIGTERM", "sigterm", "15", 15])
 def test_stop_signal_spellings(text: object) -> None:
-    assert parse_signal(text, "--stop-signal") == signal.SIGTERM
+    assert parse_signal(text) == signal.SIGTERM
 
 
 @pytest.mark.parametrize(

@@ -15,24 +15,17 @@ import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from watchreload.changes import ChangeSet
-from watchreload.errors import EXIT_ERROR, ConfigError, WatchreloadError
+from watchreload.errors import EXIT_ERROR, WatchreloadError
 from watchreload.modules import record_error_file
 from watchreload.process import STOP_TIMEOUT_S, ChildProcess, signals_handled, watching
-from watchreload.reloaders import (
-    DEFAULT_POLL_INTERVAL_S,
-    BackendName,
-    BaseReloader,
-    get_reloader,
-)
+from watchreload.reloaders import BaseReloader, get_reloader
 
 logger = logging.getLogger(__name__)
 
 RUN_MAIN_ENV = "WATCHRELOAD_RUN_MAIN"
-BACKEND_ENV = "WATCHRELOAD_BACKEND"
-POLL_INTERVAL_ENV = "WATCHRELOAD_POLL_INTERVAL"
 RELOAD_EXIT_CODE = 3
 
 
@@ -127,27 +120,17 @@ def run_reloader_in_child(
                 raise WatchreloadError(f"the {reloader.name} reloader failed: {reloader.error}")
 
 
-def _poll_interval_from_env() -> float:
-    raw = os.environ.get(POLL_INTERVAL_ENV, str(DEFAULT_POLL_INTERVAL_S))
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{POLL_INTERVAL_ENV}={raw!r} is invalid; set it to a number of seconds, such as 0.5"
-        ) from None
-
-
 def run_with_reloader(main_func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Run `main_func(*args, **kwargs)` and restart the whole program when a source file changes.
 
-    The backend comes from the WATCHRELOAD_BACKEND environment variable (auto, watchman or stat;
-    default auto), the stat backend's interval from WATCHRELOAD_POLL_INTERVAL (seconds).
+    The backend, its intervals, the debounce and the ignores come from the settings, as for
+    get_reloader(): `WATCHRELOAD_*` variables, then `[tool.watchreload]` of the nearest
+    pyproject.toml.
     """
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if os.environ.get(RUN_MAIN_ENV) == "true":
-            backend = cast(BackendName, os.environ.get(BACKEND_ENV, "auto"))
-            reloader = get_reloader(backend, poll_interval_s=_poll_interval_from_env())
+            reloader = get_reloader()
             logger.info(
                 "Watching for file changes with %s (%s)", type(reloader).__name__, reloader.reason
             )

@@ -3,7 +3,7 @@
     watchreload [OPTIONS] -- COMMAND [ARGS]...
 
 Settings also come from `WATCHRELOAD_*` environment variables and `[tool.watchreload]` in the
-nearest pyproject.toml; see watchreload.config for the order.
+nearest pyproject.toml; the options are made from the table in watchreload.settings.
 
 Exit codes:
 
@@ -31,41 +31,60 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from watchreload.command import check_command
 from watchreload.config import Config, load_config
-from watchreload.errors import EXIT_INTERRUPTED, WatchreloadError
+from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
 from watchreload.process import watching
 from watchreload.progress import ProgressHandler
-from watchreload.reloaders import BACKENDS, get_reloader
+from watchreload.reloaders import get_reloader
+from watchreload.settings import SETTINGS, Setting
 from watchreload.supervisor import Supervisor
 
 logger = logging.getLogger("watchreload")
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class Failure(click.ClickException):
-    """A WatchreloadError, shown as one line with its exit code."""
+    """A WatchreloadError, shown as one line with its exit code (nothing for Ctrl-C)."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"watchreload: error: {self.format_message()}", err=True)
+        if self.message:
+            click.echo(f"watchreload: error: {self.format_message()}", err=True)
+
+
+# What the command line adds to a library message, which speaks of settings and not of flags.
+CLI_HINTS: dict[type[WatchreloadError], str] = {
+    WatchmanUnavailable: "--backend=stat",
+}
+
+
+def _message_with_hint(exc: WatchreloadError) -> str:
+    hints = [hint for error_class, hint in CLI_HINTS.items() if isinstance(exc, error_class)]
+    return f"{exc} ({', '.join(hints)})" if hints else str(exc)
 
 
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn a WatchreloadError into one line and an exit code."""
+    """The one place an error becomes an exit code: a WatchreloadError is one line (with the
+    flag that helps), Ctrl-C before the child is started is 130."""
     try:
         yield
     except WatchreloadError as exc:
-        raise Failure(str(exc), exc.exit_code) from exc
+        raise Failure(_message_with_hint(exc), exc.exit_code) from exc
+    except click.exceptions.Abort as exc:  # click's word for KeyboardInterrupt
+        raise Failure("", EXIT_INTERRUPTED) from exc
 
 
 class _Formatter(logging.Formatter):
@@ -161,95 +180,53 @@ def _version() -> str:
     return __version__
 
 
+def _setting_option(setting: Setting[Any]) -> Callable[[F], F]:
+    """The click option of a setting: its flags, type, metavar, default and help, from the table."""
+    if setting.kind == "switch":
+        declarations = [f"{setting.flag}/--no-{setting.key}"]
+    else:
+        declarations = [flag for flag in (setting.short_flag, setting.flag) if flag]
+    value_type: Any = None  # click's own check: "--debounce soon" is a usage error
+    if setting.kind == "number":
+        value_type = float
+    elif setting.kind == "choice":
+        value_type = click.Choice(setting.choices)
+    return click.option(
+        *declarations,
+        setting.name,
+        type=value_type,
+        multiple=setting.kind == "list",
+        metavar=setting.metavar,
+        default=setting.default,
+        show_default=True,
+        help=setting.help,
+    )
+
+
+def setting_options(func: F) -> F:
+    """One option per setting, in the table's order."""
+    for setting in reversed(SETTINGS):
+        func = _setting_option(setting)(func)
+    return func
+
+
+def _given_on_the_command_line(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings typed on the command line; the environment and the file may set the others."""
+    context = click.get_current_context()
+    return {
+        setting.name: params[setting.name]
+        for setting in SETTINGS
+        if context.get_parameter_source(setting.name) is ParameterSource.COMMANDLINE
+    }
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    help="How to find changes: Watchman, stat polling, or auto (Watchman when available, "
-    "otherwise stat).  [default: auto]",
-)
-@click.option(
-    "-w",
-    "--watch",
-    multiple=True,
-    metavar="PATH",
-    help="Directory to watch; repeat for more.  [default: .]",
-)
-@click.option(
-    "-g",
-    "--glob",
-    multiple=True,
-    metavar="GLOB",
-    help="Files to watch, a wildmatch glob relative to each watched directory ('**' crosses "
-    "directories); repeat for more.  [default: **/*.py]",
-)
-@click.option(
-    "-i",
-    "--ignore",
-    multiple=True,
-    metavar="PATTERN",
-    help="Extra pattern to ignore: a name ('build', '*.log') ignored at any depth, or a path "
-    "glob ('docs/_build/**'); repeat for more. Added to the default ignores; replaces an "
-    "ignore list from WATCHRELOAD_IGNORE or pyproject.toml.",
-)
-@click.option(
-    "--default-ignores/--no-default-ignores",
-    default=None,
-    help="Ignore VCS directories, __pycache__, node_modules, virtualenvs, tool caches and "
-    "editor swap files.  [default: on]",
-)
-@click.option(
-    "--debounce",
-    type=float,
-    metavar="MS",
-    help="Quiet period that closes a batch of changes: one restart per batch.  [default: 50]",
-)
-@click.option(
-    "--debounce-max",
-    type=float,
-    metavar="MS",
-    help="Restart at the latest this long after a batch's first change, even if changes keep "
-    "coming.  [default: 2000]",
-)
-@click.option(
-    "--stop-signal",
-    metavar="SIGNAL",
-    help="Signal that asks the command's process group to stop (TERM, SIGTERM and 15 all "
-    "work).  [default: SIGTERM]",
-)
-@click.option(
-    "--stop-timeout",
-    type=float,
-    metavar="SECONDS",
-    help="How long to wait after the stop signal before SIGKILL.  [default: 5]",
-)
-@click.option(
-    "--poll-interval",
-    type=float,
-    metavar="SECONDS",
-    help="How often the stat backend scans.  [default: 1.0]",
-)
-@click.option(
-    "--watchman-timeout",
-    type=float,
-    metavar="SECONDS",
-    help="How long to wait for the Watchman daemon to answer.  [default: 5]",
-)
-@click.option(
-    "--shell/--no-shell",
-    default=None,
-    help="Run the command through /bin/sh -c (its words joined by spaces).  [default: off]",
-)
-@click.option(
-    "--clear/--no-clear",
-    default=None,
-    help="Clear the terminal before each restart.  [default: off]",
-)
+@setting_options
 @click.option("-v", "--verbose", count=True, help="Say more (the changed paths, the signals).")
 @click.option("-q", "--quiet", count=True, help="Say less: -q warnings and errors, -qq errors.")
 @click.version_option(_version(), "--version", prog_name="watchreload")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARGS]...")
-def command(verbose: int, quiet: int, **params: Any) -> int:
+def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -> int:
     """Run COMMAND and restart it whenever a watched file changes.
 
     \b
@@ -263,22 +240,55 @@ def command(verbose: int, quiet: int, **params: Any) -> int:
 
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
+
+    `watchreload doctor [-w PATH]... [--json]` checks the setup instead.
     """
-    with handle_errors():
-        config = load_config({**params, "verbosity": verbose - quiet})
-        with logging_to_stderr(config.verbosity):
-            return supervise(config)
+    given = _given_on_the_command_line(params)
+    config = load_config({**given, "command": command, "verbosity": verbose - quiet})
+    with logging_to_stderr(config.verbosity):
+        return supervise(config)
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-w",
+    "--watch",
+    "watch",
+    multiple=True,
+    metavar="PATH",
+    help="A directory to check; repeat for more. Default: the `watch` setting.",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print the checks as JSON.")
+def doctor(watch: tuple[str, ...], json_output: bool) -> int:
+    """Check what watching needs, one line per check, each problem with its fix.
+
+    Exit codes: 0 healthy, 1 something needs fixing, 2 usage error.
+    """
+    from watchreload.doctor import doctor_main
+
+    return doctor_main([Path(path) for path in watch], json_output)
+
+
+SUBCOMMANDS: dict[str, click.Command] = {"doctor": doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (callable from tests)."""
+    """Run the CLI and return its exit code (callable from tests).
+
+    `watchreload doctor ...` runs the doctor; anything else is `watchreload [OPTIONS] -- COMMAND`
+    (a program named doctor runs as `watchreload -- doctor`).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    subcommand = SUBCOMMANDS.get(args[0]) if args else None
+    program, prog_name = (
+        (subcommand, f"watchreload {args[0]}") if subcommand else (command, "watchreload")
+    )
+    if subcommand is not None:
+        args = args[1:]
     try:
-        result = command.main(args=argv, prog_name="watchreload", standalone_mode=False)
-    except click.ClickException as exc:
+        with handle_errors():
+            result = program.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as exc:  # ours from handle_errors, or click's own usage errors
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0

@@ -2,7 +2,8 @@
 
 Every class carries the exit code the command line ends with when it reaches the top; the CLI
 turns any WatchreloadError into one line and that code, in one place (cli.handle_errors).
-Messages speak of settings, not of command-line flags: the CLI adds the flag where it helps.
+Messages speak of settings ("setting `glob`", "the stat backend"), not of command-line flags: the
+CLI adds the flag where it helps (cli.CLI_HINTS).
 """
 
 from __future__ import annotations

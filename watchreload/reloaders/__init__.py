@@ -5,31 +5,53 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from watchreload.errors import ConfigError, WatchmanUnavailable
 from watchreload.mounts import events_unreliable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import StatReloader
+from watchreload.settings import (
+    BACKEND,
+    BACKENDS,
+    DEBOUNCE,
+    DEBOUNCE_MAX,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_WATCHMAN_TIMEOUT_S,
+    POLL_INTERVAL,
+    WATCHMAN_TIMEOUT,
+    BackendName,
+    Settings,
+)
 
 logger = logging.getLogger(__name__)
 
-BackendName = Literal["auto", "watchman", "stat"]
-BACKENDS: tuple[str, ...] = get_args(BackendName)
 
-DEFAULT_POLL_INTERVAL_S = 1.0
-DEFAULT_WATCHMAN_TIMEOUT_S = 5.0
+def _options_from_settings(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """`options` with the settings' debounce and ignores where the caller passed none."""
+    filled = dict(options)
+    if "debounce_ms" not in filled:
+        filled["debounce_ms"] = settings.get(DEBOUNCE)
+    if "debounce_max_ms" not in filled:
+        filled["debounce_max_ms"] = settings.get(DEBOUNCE_MAX)
+    if "ignore_patterns" not in filled:
+        filled["ignore_patterns"] = settings.ignore_patterns()
+    return filled
 
 
 def get_reloader(
-    backend: BackendName = "auto",
+    backend: BackendName | None = None,
     *,
-    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
-    watchman_timeout_s: float = DEFAULT_WATCHMAN_TIMEOUT_S,
+    poll_interval_s: float | None = None,
+    watchman_timeout_s: float | None = None,
     roots: Iterable[Path] = (),
     **options: Any,
 ) -> BaseReloader:
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
+
+    What is not passed (the backend, the intervals, `debounce_ms`, `debounce_max_ms`,
+    `ignore_patterns`) comes from the settings: the `WATCHRELOAD_*` environment, then
+    `[tool.watchreload]` of the nearest pyproject.toml, then the default (see the README).
 
     `auto` uses Watchman when it is available and otherwise StatReloader; `reason` says why, for
     the caller to show once (the CLI's start line). It also uses StatReloader when one of `roots`
@@ -38,10 +60,17 @@ def get_reloader(
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
     `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
     """
-    if backend not in BACKENDS:
+    if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
+    settings = Settings()
+    chosen: BackendName = settings.get(BACKEND) if backend is None else backend
+    if poll_interval_s is None:
+        poll_interval_s = settings.get(POLL_INTERVAL)
+    if watchman_timeout_s is None:
+        watchman_timeout_s = settings.get(WATCHMAN_TIMEOUT)
+    options = _options_from_settings(options, settings)
     reloader: BaseReloader
-    if backend == "auto":
+    if chosen == "auto":
         for root in roots:
             unreliable = events_unreliable(root)
             if unreliable is not None:
@@ -49,13 +78,13 @@ def get_reloader(
                 reloader = StatReloader(interval_s=poll_interval_s, **options)
                 reloader.reason = unreliable
                 return reloader
-    if backend in ("auto", "watchman"):
+    if chosen in ("auto", "watchman"):
         from watchreload.reloaders.watchman import WatchmanReloader
 
         try:
             WatchmanReloader.check_availability(timeout_s=watchman_timeout_s)
         except WatchmanUnavailable as exc:
-            if backend == "watchman":
+            if chosen == "watchman":
                 raise
             logger.debug("Watchman unavailable, using StatReloader: %s", exc)
             reloader = StatReloader(interval_s=poll_interval_s, **options)
@@ -65,11 +94,19 @@ def get_reloader(
         reloader = WatchmanReloader(
             timeout_s=watchman_timeout_s, poll_interval_s=poll_interval_s, **options
         )
-        reloader.reason = "requested" if backend == "watchman" else "Watchman is available"
+        reloader.reason = "requested" if chosen == "watchman" else "Watchman is available"
         return reloader
     reloader = StatReloader(interval_s=poll_interval_s, **options)
     reloader.reason = "requested"
     return reloader
 
 
-__all__ = ["BACKENDS", "BackendName", "BaseReloader", "StatReloader", "get_reloader"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_POLL_INTERVAL_S",
+    "DEFAULT_WATCHMAN_TIMEOUT_S",
+    "BackendName",
+    "BaseReloader",
+    "StatReloader",
+    "get_reloader",
+]

@@ -65,8 +65,8 @@ def test_an_old_daemon_is_named_with_the_version_needed() -> None:
     with pytest.raises(WatchmanUnavailable) as excinfo:
         check_version({"version": "4.7.0", "capabilities": ALL_CAPABILITIES})
     assert str(excinfo.value) == (
-        "Watchman 4.7.0 is too old; watchreload needs 4.9 or newer "
-        "(upgrade it, or use the stat backend)"
+        "Watchman 4.7.0 is too old; watchreload needs 4.9 or newer: "
+        "upgrade it, or use the stat backend"
     )
 
 

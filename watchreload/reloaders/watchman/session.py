@@ -100,8 +100,8 @@ def check_version(result: dict[str, Any]) -> None:
     if parse_version(version)[:2] < MIN_VERSION:
         wanted = ".".join(map(str, MIN_VERSION))
         raise WatchmanUnavailable(
-            f"Watchman {version} is too old; watchreload needs {wanted} or newer "
-            "(upgrade it, or use the stat backend)"
+            f"Watchman {version} is too old; watchreload needs {wanted} or newer: "
+            "upgrade it, or use the stat backend"
         )
     capabilities = result.get("capabilities") or {}
     missing = [name for name in REQUIRED_CAPABILITIES if not capabilities.get(name)]
