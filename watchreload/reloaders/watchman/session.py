@@ -222,7 +222,7 @@ class Session:
             client.query("version")
             client.setTimeout(crawl_timeout_s)
         except (pywatchman.WatchmanError, OSError) as exc:
-            raise Disconnected(f"{describe_socket()}: {exc}") from exc
+            raise Disconnected(str(exc) or type(exc).__name__) from exc  # callers name the socket
         return cls(
             pywatchman,
             client,
