@@ -113,8 +113,11 @@ def test_edit_after_kill_is_picked_up_by_polling_at_once(
 ) -> None:
     reloader = reloaders(tree[0].parent.parent)
     caplog.set_level(logging.INFO, logger="watchreload")
+    edit(tree[50], "edited and reported before the kill\n")
+    assert changes_of([next_batch(reloader, 5.0)]) == {tree[50]: "modified"}
     kill_and_edit(daemon, tree[12])
     batch = next_batch(reloader, PICKED_UP_WITHIN_S)
+    # Not tree[50]: written since the subscription began, but as the daemon last reported it.
     assert changes_of([batch]) == {tree[12]: "modified"} and not batch.reason
     assert reloader.polling
     extra = collect(reloader, first_s=1.5)

@@ -106,6 +106,7 @@ class WatchmanReloader(BaseReloader):
         self._events = EventHandler(self.batcher)
         self._waker: Waker | None = None
         self._fallback: PollingFallback | None = None  # while polling
+        self._next_attempt = 0.0  # while polling: when to try connecting again (monotonic)
         self._stat_files = StatFiles()  # extra files no watch covers
         self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
         # What the daemon has told us, for a switch to polling: since when the subscriptions
@@ -178,6 +179,9 @@ class WatchmanReloader(BaseReloader):
 
     def _reconnect(self, backoff: Backoff) -> None:
         """One attempt to connect; while the daemon stays away, pace the attempts and poll."""
+        if self.polling and time.monotonic() < self._next_attempt:
+            self._poll_step()  # every poll_interval_s; attempts follow the backoff
+            return
         started_pid = None
         if backoff.down_since is not None:
             started_pid = start_default_daemon(self.timeout_s)
@@ -216,11 +220,15 @@ class WatchmanReloader(BaseReloader):
             self._start_polling(exc)
         delay = backoff.next_delay()
         if self.polling:
-            delay = max(delay, self.poll_interval_s)
+            self._next_attempt = now + delay
+            self._poll_step()
         else:  # try again, but switch to polling on time
-            delay = min(delay, max(0.0, self.fallback_after_s - down_for))
-        self._waker.wait(delay)
-        if self.polling and not self.should_stop:
+            self._waker.wait(min(delay, max(0.0, self.fallback_after_s - down_for)))
+
+    def _poll_step(self) -> None:
+        assert self._waker is not None
+        self._waker.wait(self.poll_interval_s)
+        if not self.should_stop:
             self._poll_once()
 
     def _step(self) -> None:
