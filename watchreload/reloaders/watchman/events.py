@@ -2,18 +2,21 @@
 
 No I/O and no daemon: the reloader hands PDUs in, and each piece here decides one thing. A
 Subscription remembers the last clock the daemon told it (`take_clock`); `file_changes` turns a
-result's file list into changes; EventHandler holds reloads while a VCS state is asserted and
-reports recrawls and the "poisoned" daemon once each, with the fix.
+result's file list into changes, and `reported_signatures` into the files as the daemon saw them;
+EventHandler holds reloads while a VCS state is asserted and reports recrawls and the "poisoned"
+daemon once each, with the fix.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from watchreload.changes import Change, ChangeBatcher, FileChange
 from watchreload.reloaders.watchman.plan import SubscriptionPlan
+from watchreload.scan import Signature
 from watchreload.vcs import DEFERRED_STATES
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,23 @@ def file_changes(plan: SubscriptionPlan, files: list[Any]) -> list[FileChange]:
         change = Change.deleted if not exists else Change.added if new else Change.modified
         changes.append((plan.path_for(str(entry["name"])), change))
     return changes
+
+
+def reported_signatures(plan: SubscriptionPlan, files: list[Any]) -> dict[str, Signature | None]:
+    """Each listed file's signature as the daemon saw it, by the path the spec names (None: gone).
+
+    Symlinks are left out: the daemon describes the link, scan.py's signature its target.
+    """
+    signatures: dict[str, Signature | None] = {}
+    for entry in files:
+        if not isinstance(entry, dict):
+            continue
+        path = os.fspath(plan.path_for(str(entry["name"])))
+        if not entry.get("exists", True):
+            signatures[path] = None
+        elif entry.get("type") == "f" and all(k in entry for k in ("mtime_ns", "size", "ino")):
+            signatures[path] = (int(entry["mtime_ns"]), int(entry["size"]), int(entry["ino"]))
+    return signatures
 
 
 class EventHandler:

@@ -13,7 +13,9 @@ from watchreload.reloaders.watchman.plan import SubscriptionPlan
 from watchreload.spec import GlobToken, IgnoreMatcher, tokenize_glob
 from watchreload.vcs import DEFERRED_STATES
 
-FIELDS: list[str] = ["name", "exists", "new", "type"]
+# mtime_ns, size and ino: each reported file's signature as the daemon saw it (scan.Signature),
+# which a switch to polling compares with (reloader.py).
+FIELDS: list[str] = ["name", "exists", "new", "type", "mtime_ns", "size", "ino"]
 
 _WILDMATCH_SPECIAL = frozenset("*?[\\")
 

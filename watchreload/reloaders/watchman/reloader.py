@@ -29,7 +29,12 @@ from typing import Any
 
 from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change
 from watchreload.reloaders.base import BaseReloader
-from watchreload.reloaders.watchman.events import EventHandler, Subscription, file_changes
+from watchreload.reloaders.watchman.events import (
+    EventHandler,
+    Subscription,
+    file_changes,
+    reported_signatures,
+)
 from watchreload.reloaders.watchman.expression import subscription_query
 from watchreload.reloaders.watchman.plan import SubscriptionPlan, Watches, plan_subscriptions
 from watchreload.reloaders.watchman.polling import PollingFallback, StatFiles
@@ -111,7 +116,7 @@ class WatchmanReloader(BaseReloader):
         self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
         # What the daemon has told us, for a switch to polling: since when the subscriptions
         # report every change (time.time_ns(), taken once their clocks are), and the signature
-        # of each file it reported, stat()ed when the result came.
+        # of each file it reported, as it saw it (mtime_ns, size, ino in the result).
         self._since_ns: int | None = None
         self._reported: dict[str, Signature | None] = {}
         self._spec_ns = time.time_ns()  # when spec() was last read
@@ -396,10 +401,8 @@ class WatchmanReloader(BaseReloader):
             # reports every change.
             self._since_ns, self._reported = time.time_ns(), {}
             return
-        changes = file_changes(sub.plan, files)
-        self.notify_files_changed(changes)
-        for path, _ in changes:
-            self._reported[os.fspath(path)] = signature_of(path)
+        self.notify_files_changed(file_changes(sub.plan, files))
+        self._reported.update(reported_signatures(sub.plan, files))
 
     def _subscription_of(self, pdu: dict[str, Any]) -> Subscription | None:
         """The live subscription a PDU is about; None for other PDUs and for replaced ones."""
