@@ -10,6 +10,7 @@ log gets one line, not one per second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TextIO
 
@@ -65,7 +66,8 @@ class ProgressHandler(logging.StreamHandler[TextIO]):
         try:
             if self._open_line:
                 self._open_line = False
-                self._write("\n")
+                with contextlib.suppress(OSError):  # the terminal has hung up
+                    self._write("\n")
         finally:
             self.release()
         super().close()
