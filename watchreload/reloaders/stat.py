@@ -33,6 +33,7 @@ class StatReloader(BaseReloader):
         self._previous: Snapshot = {}
         self._previous_extras: frozenset[str] = frozenset()
         self._previous_scan_ns = 0
+        self.waiting_for = ""  # what a slow start waits for, which watching() reports
 
     @classmethod
     def check_availability(cls, **_: Any) -> None:
@@ -40,8 +41,11 @@ class StatReloader(BaseReloader):
 
     def tick(self) -> Iterator[None]:
         self._previous_scan_ns = time.time_ns()
+        roots = ", ".join(map(str, self.spec().roots)) or "the watched files"
+        self.waiting_for = f"the first scan of {roots}"
         self._previous = self.snapshot()  # the baseline: the first scan reports nothing
         self._previous_extras = self._scanner.extra_paths
+        self.waiting_for = ""
         self.ready.set()
         yield
         while not self._stop_condition.wait(self.interval_s):

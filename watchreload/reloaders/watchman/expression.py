@@ -20,7 +20,9 @@ from watchreload.reloaders.watchman.plan import GitRules, SubscriptionPlan
 from watchreload.spec import GlobToken, IgnoreMatcher, tokenize_glob
 from watchreload.vcs import DEFERRED_STATES
 
-FIELDS: list[str] = ["name", "exists", "new", "type"]
+# mtime_ns, size and ino: each reported file's signature as the daemon saw it (scan.Signature),
+# which a switch to polling compares with (reloader.py).
+FIELDS: list[str] = ["name", "exists", "new", "type", "mtime_ns", "size", "ino"]
 
 # The query that finds the ignore files (and nested work trees) below a subscription's directory.
 RULE_FILES_EXPRESSION: list[Any] = ["name", [IGNORE_FILE_NAME, ".git"], "basename"]
