@@ -343,3 +343,24 @@ def test_the_command_line_runs_doctor(tree: Path, tmp_path: Path) -> None:
     usage = run("doctor", "--bogus")
     assert usage.returncode == 2
     assert "No such option '--bogus'" in usage.stderr
+
+
+@pytest.mark.watchman
+def test_git_ignored_files_are_not_counted_as_watched(
+    tree: Path, tmp_path: Path, watchman_daemon: WatchmanDaemon
+) -> None:
+    """The counts apply the project's git ignore rules, as both backends do; by walk and by the
+    daemon's listing alike."""
+    subprocess.run(["git", "init", "-q", str(tree)], check=True, timeout=60)
+    (tree / ".gitignore").write_text("build/\n*_pb2.py\n")
+    (tree / "build" / "lib").mkdir(parents=True)
+    for i in range(4):
+        (tree / "build" / "lib" / f"gen{i}.py").write_text("")
+    (tree / "pkg_1" / "api_pb2.py").write_text("")
+    walked = one(run_checks([tree], environ=clean_environ(), cwd=tree), "files")
+    assert walked.data["matched_files"] == 6  # as without the generated files
+    assert ["build", 4] in walked.data["largest_ignored"]
+    watchman_cli(watchman_daemon, "watch-project", str(tree))
+    listed = one(run_checks([tree], environ=clean_environ(), cwd=tree), "files")
+    assert listed.data["source"] == "watchman"
+    assert listed.data["matched_files"] == 6

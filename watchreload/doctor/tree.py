@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from watchreload.doctor.report import Check
 from watchreload.doctor.watchman import DaemonError, WatchmanCLI
+from watchreload.gitignore import GitIgnoreRules
 from watchreload.scan import combined_glob_regex, literal_suffixes
 from watchreload.spec import IgnoreMatcher, WatchSpec
 
@@ -50,6 +51,8 @@ class _Walker:
     """One scandir walk: pruned for the count, descended (without matching) for ignored dirs."""
 
     def __init__(self, root: Path, globs: Sequence[str], ignore: IgnoreMatcher) -> None:
+        self.root = root
+        self.git = GitIgnoreRules()  # as the backends apply them: directories pruned, files dropped
         self.count = TreeCount(str(root), "scan")
         self.suffixes = literal_suffixes(globs)
         self.match = None if self.suffixes else combined_glob_regex(globs).fullmatch
@@ -61,10 +64,12 @@ class _Walker:
             return name.endswith(self.suffixes)
         return self.match is not None and self.match(relative) is not None
 
-    def ignored(self, name: str, relative: str) -> bool:
+    def ignored(self, name: str, relative: str, is_dir: bool = True) -> bool:
         if self.ignores_name(name):
             return True
-        return self.path_ignored is not None and self.path_ignored(relative) is not None
+        if self.path_ignored is not None and self.path_ignored(relative) is not None:
+            return True
+        return self.git.ignores(self.root / relative, is_dir=is_dir)
 
     def walk(self, root: Path) -> TreeCount:
         stack: list[tuple[str, str, str | None]] = [(os.fspath(root), "", None)]
@@ -91,10 +96,8 @@ class _Walker:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             return
-        if top_ignored is None and self.ignored(name, relative):
+        if top_ignored is None and is_dir and self.ignored(name, relative):
             top_ignored = relative
-            if not is_dir:
-                return
         if is_dir:
             self.count.inotify_directories += 1
             if name in VCS_DIRS:
@@ -104,7 +107,11 @@ class _Walker:
             stack.append((entry.path, relative + "/", top_ignored))
         elif top_ignored is not None:
             self.count.ignored_files[top_ignored] += 1
-        elif self.matches(name, relative) and entry.is_file():
+        elif (
+            self.matches(name, relative)
+            and not self.ignored(name, relative, is_dir=False)
+            and entry.is_file()
+        ):
             self.count.matched_files += 1
 
 
@@ -139,7 +146,7 @@ class _Listing:
         top = self.top_of(parent)
         if top is not None:
             count.ignored_files[top] += 1
-        elif not self.walker.ignored(base, name) and self.walker.matches(base, name):
+        elif self.walker.matches(base, name) and not self.walker.ignored(base, name, is_dir=False):
             count.matched_files += 1
 
 
