@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from watchreload.changes import (
     DEFAULT_DEBOUNCE_MAX_MS,
@@ -61,8 +63,15 @@ class BaseReloader:
     # -- what is watched -------------------------------------------------------------------
 
     def watch_dir(self, path: str | os.PathLike[str], glob: str) -> None:
-        """Watch files under `path` whose path relative to it matches `glob` (wildmatch)."""
-        directory = Path(path).absolute()
+        """Watch files under `path` whose path relative to it matches `glob` (wildmatch).
+
+        As Django's, a relative `path` that cannot be made absolute (the current directory was
+        deleted) is skipped, with a DEBUG line."""
+        try:
+            directory = Path(path).absolute()
+        except FileNotFoundError:
+            logger.debug("Unable to watch directory %s as it cannot be resolved.", path)
+            return
         compile_glob(glob)  # an invalid glob fails here, with a clear error
         logger.debug("watching dir %s with glob %s", directory, glob)
         with self._watch_lock:
@@ -174,6 +183,66 @@ class BaseReloader:
     def stop(self) -> None:
         self._stop_condition.set()
         self.batcher.close()
+
+    # -- Django's foreground API (start_django() calls run()) ------------------------------------
+
+    def wait_for_apps_ready(self, app_reg: Any, django_main_thread: threading.Thread) -> bool:
+        """Wait until Django's app registry `app_reg` is ready: True once it is, False if
+        `django_main_thread` ended first (it failed to start, say with a syntax error)."""
+        while django_main_thread.is_alive():
+            if app_reg.ready_event.wait(timeout=0.1):
+                return True
+        logger.debug("Main Django thread has terminated before apps are ready.")
+        return False
+
+    def run(self, django_main_thread: threading.Thread) -> None:
+        """Watch in this thread until a debounced batch of changes ends the process with
+        `trigger_reload()` (exit code 3), or `stop()`.
+
+        When Django is set up in this process, first wait for its app registry, as Django's
+        reloader does. Then start the backend (which sends `autoreload_started`) and wait until
+        it sees every edit, unless `start_django()` started it before the program."""
+        from watchreload.process import WATCHER_JOIN_TIMEOUT_S, watching
+
+        apps = _django_apps()
+        if apps is not None:
+            self.wait_for_apps_ready(apps, django_main_thread)
+        if self._thread is None:
+            with watching(self, "the program"):
+                self._reload_on_changes()
+            return
+        try:
+            self._reload_on_changes()
+        finally:
+            self.stop()
+            self.join(WATCHER_JOIN_TIMEOUT_S)
+
+    def _reload_on_changes(self) -> None:
+        from watchreload import autoreload  # it imports this module: import it when used
+        from watchreload.errors import ReloaderFailed
+
+        while not self.should_stop:
+            changes = self.wait_for_changes(timeout_s=1.0)
+            if changes is not None:
+                autoreload.trigger_reload(changes.describe())
+            if self.error is not None:
+                raise ReloaderFailed(
+                    f"the {self.name} reloader failed: {self.error}"
+                ) from self.error
+
+
+def _django_apps() -> Any:
+    """Django's app registry when Django is imported and configured here, else None."""
+    apps_module, conf = sys.modules.get("django.apps"), sys.modules.get("django.conf")
+    if apps_module is None or conf is None or not conf.settings.configured:
+        return None
+    return apps_module.apps
+
+
+def apps_pending() -> bool:
+    """True when Django is configured here but its app registry is not ready yet."""
+    apps = _django_apps()
+    return apps is not None and not apps.ready
 
 
 def _copy_while_others_add(items: set[Path]) -> list[Path]:
