@@ -25,6 +25,8 @@ from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, 
 
 logger = logging.getLogger(__name__)
 
+_NO_KINDS: dict[Path, Change] = {}
+
 
 class BaseReloader:
     """Finds changed files and reports each through `notify_file_changed()`.
@@ -59,6 +61,8 @@ class BaseReloader:
         self.ready = threading.Event()
         # watch_dir() may be called from another thread while the backend reads spec().
         self._watch_lock = threading.Lock()
+        # The kinds of the burst notify_files_changed() is offering, per thread.
+        self._burst = threading.local()
 
     # -- what is watched -------------------------------------------------------------------
 
@@ -152,25 +156,35 @@ class BaseReloader:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def notify_file_changed(
-        self, path: str | os.PathLike[str], change: Change = Change.modified
-    ) -> None:
-        """Offer the change to the `file_changed` hooks; if none handles it, queue a reload."""
-        self.notify_files_changed([(Path(path), change)])
+    def notify_file_changed(self, path: str | os.PathLike[str]) -> None:
+        """Offer the change to the `file_changed` hooks; if none handles it, queue a reload.
+
+        The one funnel, as in Django: every backend reports every changed path through here, so
+        a subclass (or a test) that replaces it sees each of them. A burst arrives through
+        `notify_files_changed()`, which holds the batch open while it offers the paths one by
+        one, so that the burst is still one batch."""
+        path = Path(path)
+        results = file_changed.send(sender=self, file_path=path)
+        if any(result for _, result in results):
+            logger.debug("%s changed and was handled by a file_changed hook", path)
+            return
+        kinds: dict[Path, Change] = getattr(self._burst, "kinds", _NO_KINDS)
+        self.batcher.add(path, kinds.get(path, Change.modified))
 
     def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
         """notify_file_changed() for a burst the backend knows is whole (one scan, one Watchman
-        result): each path goes through the hooks, and what is left joins a batch in one step."""
-        unhandled = []
-        for path, change in changes:
-            results = file_changed.send(sender=self, file_path=path)
-            if any(result for _, result in results):
-                logger.debug("%s changed and was handled by a file_changed hook", path)
-            else:
-                unhandled.append((path, change))
-        if unhandled:
-            logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in unhandled[:20]))
-            self.batcher.add_many(unhandled)
+        result): each path goes through it, with the batch held until the last is offered."""
+        kinds = dict(changes)
+        if not kinds:
+            return
+        logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in list(kinds.items())[:20]))
+        self._burst.kinds = kinds  # the change kinds, for notify_file_changed(path)
+        try:
+            with self.batcher.held():
+                for path in kinds:
+                    self.notify_file_changed(path)
+        finally:
+            self._burst.kinds = _NO_KINDS
 
     def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None:
         """The next debounced ChangeSet, or None on timeout or once the reloader has stopped."""

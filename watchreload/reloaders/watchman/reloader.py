@@ -377,8 +377,7 @@ class WatchmanReloader(BaseReloader):
     def _poll_once(self) -> None:
         if self._fallback is None:
             return
-        for path, change in self._fallback.poll():
-            self.notify_file_changed(path, change)
+        self.notify_files_changed([(Path(path), change) for path, change in self._fallback.poll()])
 
     def _stop_polling(self) -> None:
         # Subscribed (clock taken) before this last scan, so no edit falls between the two.
