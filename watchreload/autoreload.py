@@ -25,7 +25,12 @@ from typing import Any
 
 from watchreload.errors import EXIT_ERROR, ScriptNotFound, WatchmanUnavailable
 from watchreload.hooks import autoreload_started, file_changed
-from watchreload.modules import _error_files, iter_all_python_module_files, iter_modules_and_files
+from watchreload.modules import (
+    _error_files,
+    iter_all_python_module_files,
+    iter_modules_and_files,
+    sys_path_directories,
+)
 from watchreload.process import READY_TIMEOUT_S, STOP_TIMEOUT_S, ChildProcess, signals_handled
 from watchreload.reloaders import BackendName, BaseReloader, StatReloader
 from watchreload.reloaders import get_reloader as choose_reloader
@@ -107,16 +112,6 @@ def common_roots(paths: frozenset[Path]) -> tuple[Path, ...]:
             yield Path(*path)
 
     return tuple(walk(tree, ()))
-
-
-def sys_path_directories() -> Iterator[Path]:
-    """The directories of sys.path that exist, resolved; a zip file's own directory."""
-    for entry in sys.path:
-        path = Path(entry)
-        if not path.exists():
-            continue
-        resolved = path.resolve().absolute()
-        yield resolved.parent if resolved.is_file() else resolved
 
 
 def get_child_arguments() -> list[str | os.PathLike[str]]:

@@ -7,7 +7,7 @@ import logging
 import sys
 import weakref
 import zipimport
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -79,3 +79,13 @@ def record_error_file(filename: str | None) -> None:
     """Remember the file of a module whose import failed, so that fixing it reloads."""
     if filename and filename not in _error_files:
         _error_files.append(filename)
+
+
+def sys_path_directories() -> Iterator[Path]:
+    """The directories of sys.path that exist, resolved; a zip file's own directory."""
+    for entry in sys.path:
+        path = Path(entry)
+        if not path.exists():
+            continue
+        resolved = path.resolve().absolute()
+        yield resolved.parent if resolved.is_file() else resolved

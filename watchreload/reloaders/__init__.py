@@ -19,7 +19,6 @@ from watchreload.settings import (
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_WATCHMAN_TIMEOUT_S,
     POLL_INTERVAL,
-    WATCHMAN_TIMEOUT,
     BackendName,
     Settings,
 )
@@ -73,7 +72,7 @@ def get_reloader(
     if poll_interval_s is None:
         poll_interval_s = settings.get(POLL_INTERVAL)
     if watchman_timeout_s is None:
-        watchman_timeout_s = settings.get(WATCHMAN_TIMEOUT)
+        watchman_timeout_s = settings.watchman_timeout_s()
     options = _options_from_settings(options, settings)
     reloader: BaseReloader
     if chosen == "auto":
