@@ -151,7 +151,7 @@ def get_reloader() -> WatchreloadReloader:
     backend = get_backend(
         config.backend,
         poll_interval_s=config.poll_interval_s,
-        watchman_timeout_s=config.watchman_timeout_s,
+        watchman_timeout_s=None,  # the setting, or Django's DJANGO_WATCHMAN_TIMEOUT when set
         roots=config.roots,
         ignore_patterns=config.ignore_patterns,
         watch_modules=True,
