@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +55,6 @@ class ChangeBatcher:
     A batch closes once no change has arrived for `debounce_ms`, or `debounce_max_ms` after its
     first change, so a never-ending stream still reloads. `pause()` holds batches back (a Watchman
     state such as a checkout is in progress); `resume()` releases what was held as one batch.
-    `held()` keeps a batch open while a burst is added path by path, so that it stays one batch.
     """
 
     def __init__(
@@ -72,7 +70,6 @@ class ChangeBatcher:
         self._first_at = 0.0
         self._last_at = 0.0
         self._pauses = 0
-        self._holds = 0
         self._closed = False
 
     def add(self, path: Path, change: Change = Change.modified) -> None:
@@ -90,22 +87,7 @@ class ChangeBatcher:
             if was_empty:
                 self._first_at = now
             self._last_at = now
-            if not self._holds:  # held: the waiters are woken once, when the hold ends
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Within the block no batch is handed out, so that the changes added in it one by one
-        (a burst the backend knows is whole) reach a waiter together. Unlike `resume()`, the end
-        of the block releases nothing early: the quiet period runs from the last change."""
-        with self._cond:
-            self._holds += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._holds -= 1
-                self._cond.notify_all()
+            self._cond.notify_all()
 
     def add_reason(self, reason: str) -> None:
         """Ask for a reload that is not about particular files."""
@@ -146,7 +128,7 @@ class ChangeBatcher:
             while not self._closed:
                 now = time.monotonic()
                 pending = bool(self._changes or self._reason)
-                if pending and self._pauses == 0 and self._holds == 0:
+                if pending and self._pauses == 0:
                     due = min(self._last_at + self.debounce_s, self._first_at + self.debounce_max_s)
                     if now >= due:
                         return self._take()

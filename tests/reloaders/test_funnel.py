@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support import collect, stays, wait_for
-from watchreload.changes import Change, ChangeBatcher, ChangeSet
+from watchreload.changes import Change, ChangeSet
 from watchreload.hooks import file_changed
 from watchreload.reloaders.stat import StatReloader
 from watchreload.reloaders.watchman import WatchmanReloader
@@ -77,7 +77,9 @@ def test_an_override_of_notify_file_changed_sees_every_path_of_a_burst_in_one_ba
     assert set(started.seen) == written
     assert len(batches) == 1, [len(b) for b in batches]
     assert set(batches[0].paths) == written
-    assert set(batches[0].changes.values()) == {Change.added}
+    # The kinds survive the per-path call (a scan may catch a file between its creation and its
+    # write: added, then modified).
+    assert Change.added in set(batches[0].changes.values())
 
 
 def test_a_file_changed_receiver_sees_every_path_and_one_that_handles_all_reloads_nothing(
@@ -124,12 +126,3 @@ def test_a_burst_offered_path_by_path_is_not_handed_out_half_done() -> None:
     waiter.join(5)
     assert got and got[0] is not None
     assert got[0].paths == [p for p, _ in paths]
-
-
-def test_held_batches_wait_for_the_quiet_period_after_the_hold() -> None:
-    batcher = ChangeBatcher(debounce_ms=100)
-    with batcher.held():
-        batcher.add(Path("/a.py"))
-        assert batcher.wait(0.2) is None  # held, even once its quiet period has passed
-    batch = batcher.wait(1.0)
-    assert batch is not None and batch.paths == [Path("/a.py")]

@@ -25,8 +25,6 @@ from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, 
 
 logger = logging.getLogger(__name__)
 
-_NO_KINDS: dict[Path, Change] = {}
-
 
 class BaseReloader:
     """Finds changed files and reports each through `notify_file_changed()`.
@@ -61,7 +59,7 @@ class BaseReloader:
         self.ready = threading.Event()
         # watch_dir() may be called from another thread while the backend reads spec().
         self._watch_lock = threading.Lock()
-        # The kinds of the burst notify_files_changed() is offering, per thread.
+        # The burst notify_files_changed() is offering, per thread (see there).
         self._burst = threading.local()
 
     # -- what is watched -------------------------------------------------------------------
@@ -161,30 +159,42 @@ class BaseReloader:
 
         The one funnel, as in Django: every backend reports every changed path through here, so
         a subclass (or a test) that replaces it sees each of them. A burst arrives through
-        `notify_files_changed()`, which holds the batch open while it offers the paths one by
-        one, so that the burst is still one batch."""
-        path = Path(path)
+        `notify_files_changed()`, which offers its paths here one by one and hands what is left
+        to the batcher in one step, so that the burst is still one batch."""
+        if not isinstance(path, Path):  # a Path is kept: the burst knows it by identity
+            path = Path(path)
         results = file_changed.send(sender=self, file_path=path)
         if any(result for _, result in results):
             logger.debug("%s changed and was handled by a file_changed hook", path)
             return
-        kinds: dict[Path, Change] = getattr(self._burst, "kinds", _NO_KINDS)
-        self.batcher.add(path, kinds.get(path, Change.modified))
+        burst = self._burst
+        offered: FileChange | None = getattr(burst, "offered", None)
+        is_offered = offered is not None and (offered[0] is path or offered[0] == path)
+        change = offered[1] if offered is not None and is_offered else Change.modified
+        left: list[FileChange] | None = getattr(burst, "left", None)
+        if left is None:  # called by hand, not for a burst
+            self.batcher.add(path, change)
+        else:
+            left.append((path, change))
 
     def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
         """notify_file_changed() for a burst the backend knows is whole (one scan, one Watchman
-        result): each path goes through it, with the batch held until the last is offered."""
-        kinds = dict(changes)
-        if not kinds:
+        result): each path goes through it, and what is left joins a batch in one step."""
+        changes = list(changes)
+        if not changes:
             return
-        logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in list(kinds.items())[:20]))
-        self._burst.kinds = kinds  # the change kinds, for notify_file_changed(path)
+        logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in changes[:20]))
+        burst = self._burst  # per thread: what is being offered, and what no hook handled
+        left: list[FileChange] = []
+        burst.left = left
         try:
-            with self.batcher.held():
-                for path in kinds:
-                    self.notify_file_changed(path)
+            for change in changes:
+                burst.offered = change
+                self.notify_file_changed(change[0])
         finally:
-            self._burst.kinds = _NO_KINDS
+            burst.left = burst.offered = None
+        if left:
+            self.batcher.add_many(left)
 
     def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None:
         """The next debounced ChangeSet, or None on timeout or once the reloader has stopped."""
