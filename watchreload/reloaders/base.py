@@ -169,8 +169,9 @@ class BaseReloader:
             return
         burst = self._burst
         offered: FileChange | None = getattr(burst, "offered", None)
-        is_offered = offered is not None and (offered[0] is path or offered[0] == path)
-        change = offered[1] if offered is not None and is_offered else Change.modified
+        change = Change.modified
+        if offered is not None and (offered[0] is path or offered[0] == path):
+            change = offered[1]
         left: list[FileChange] | None = getattr(burst, "left", None)
         if left is None:  # called by hand, not for a burst
             self.batcher.add(path, change)
@@ -185,6 +186,7 @@ class BaseReloader:
             return
         logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in changes[:20]))
         burst = self._burst  # per thread: what is being offered, and what no hook handled
+        outer = getattr(burst, "left", None), getattr(burst, "offered", None)
         left: list[FileChange] = []
         burst.left = left
         try:
@@ -192,7 +194,7 @@ class BaseReloader:
                 burst.offered = change
                 self.notify_file_changed(change[0])
         finally:
-            burst.left = burst.offered = None
+            burst.left, burst.offered = outer
         if left:
             self.batcher.add_many(left)
 
