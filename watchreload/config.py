@@ -32,10 +32,12 @@ from watchreload.settings import (
     SHELL,
     STOP_SIGNAL,
     STOP_TIMEOUT,
+    TTY,
     WATCH,
     WATCHMAN_TIMEOUT,
     BackendName,
     Settings,
+    TtyMode,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Config:
     watchman_timeout_s: float
     shell: bool
     clear: bool
+    tty: TtyMode
     verbosity: int = 0  # -v adds one, -q takes one away
     pyproject: Path | None = None  # the file settings were read from, if any
 
@@ -113,6 +116,7 @@ def load_config(
         watchman_timeout_s=settings.get(WATCHMAN_TIMEOUT),
         shell=settings.get(SHELL),
         clear=settings.get(CLEAR),
+        tty=settings.get(TTY),
         verbosity=int(cli.get("verbosity") or 0),
         pyproject=settings.pyproject if settings.from_file else None,
     )
