@@ -14,13 +14,15 @@ from watchreload.preload.origins import Blocker, Origins, module_name, purge, st
 
 @pytest.fixture
 def on_path(tmp_path: Path) -> Iterator[Path]:
-    """`tmp_path` on sys.path for the test; the modules it brought are dropped after."""
-    before = set(sys.modules)
+    """`tmp_path` on sys.path for the test; the modules it brought are dropped after, and those
+    a purge() took from this process (watchreload's, the tests') are put back."""
+    before = dict(sys.modules)
     sys.path.insert(0, str(tmp_path))
     yield tmp_path
     sys.path.remove(str(tmp_path))
-    for name in set(sys.modules) - before:
+    for name in set(sys.modules) - set(before):
         del sys.modules[name]
+    sys.modules.update(before)
     importlib.invalidate_caches()
 
 
