@@ -165,3 +165,40 @@ def test_child_arguments_for_a_package_run_with_dash_m(tmp_path: Path) -> None:
 def test_child_arguments_in_this_process_rerun_the_test_runner() -> None:
     args = get_child_arguments()
     assert args[0] == sys.executable
+
+
+# -- Django's names: the two bugs Django's own tests found --------------------------------------
+
+
+def test_a_weakref_proxy_in_sys_modules_is_skipped(tmp_path: Path) -> None:
+    import types
+    import weakref
+
+    from watchreload.autoreload import iter_all_python_module_files
+
+    module = types.ModuleType("proxied")
+    module.__file__ = str(tmp_path / "proxied.py")
+    sys.modules["watchreload_test_proxy"] = weakref.proxy(module)
+    try:
+        files = iter_all_python_module_files()
+    finally:
+        del sys.modules["watchreload_test_proxy"]
+    assert Path(__file__).resolve() in files
+
+
+def test_watch_dir_skips_a_path_that_cannot_be_made_absolute(tmp_path: Path) -> None:
+    from watchreload.reloaders.stat import StatReloader
+
+    reloader = StatReloader(watch_modules=False)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    previous = os.getcwd()
+    os.chdir(gone)
+    try:
+        gone.rmdir()  # Path("locale").absolute() now raises FileNotFoundError
+        reloader.watch_dir("locale", "**/*.mo")
+    finally:
+        os.chdir(previous)
+    assert dict(reloader.directory_globs) == {}
+    reloader.watch_dir(tmp_path / "not-yet", "*.py")  # a missing absolute one is kept, as Django
+    assert list(reloader.directory_globs) == [tmp_path / "not-yet"]

@@ -33,8 +33,8 @@ class WatchPathError(WatchreloadError):
     exit_code = EXIT_USAGE
 
 
-class WatchmanUnavailable(WatchreloadError):
-    """Watchman cannot be used; the message says why."""
+class WatchmanUnavailable(WatchreloadError, RuntimeError):
+    """Watchman cannot be used; the message says why. A RuntimeError, as Django's is."""
 
 
 class CommandError(WatchreloadError):
@@ -51,6 +51,11 @@ class CommandNotExecutable(CommandError):
     """The command exists but cannot be executed."""
 
     exit_code = EXIT_COMMAND_NOT_EXECUTABLE
+
+
+class ScriptNotFound(WatchreloadError, RuntimeError):
+    """The program's script (sys.argv[0]) cannot be found to run it again. A RuntimeError, as
+    Django's get_child_arguments() raises."""
 
 
 class ReloaderFailed(WatchreloadError):

@@ -38,6 +38,8 @@ class Hook:
         return False
 
     def send(self, sender: object, **kwargs: Any) -> list[tuple[Receiver, Any]]:
+        if not self._receivers:  # the common case, once per changed path of a burst: no lock
+            return []
         with self._lock:
             receivers = list(self._receivers)
         return [(receiver, receiver(sender=sender, **kwargs)) for receiver in receivers]

@@ -247,6 +247,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     TTY,
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
+DJANGO_WATCHMAN_TIMEOUT_ENV = "DJANGO_WATCHMAN_TIMEOUT"  # Django's, read by watchman_timeout_s()
 
 
 # -- where values come from ----------------------------------------------------------------------
@@ -366,3 +367,12 @@ class Settings:
         """The default ignores (unless `default-ignores` is false), then `ignore`."""
         defaults = DEFAULT_IGNORE_PATTERNS if self.get(DEFAULT_IGNORES) else ()
         return (*defaults, *self.get(IGNORE))
+
+    def watchman_timeout_s(self) -> float:
+        """`watchman-timeout`, where Django's DJANGO_WATCHMAN_TIMEOUT stands in for every source
+        but an explicit argument when it is set (Django's WatchmanReloader reads it)."""
+        raw = self.environ.get(DJANGO_WATCHMAN_TIMEOUT_ENV)
+        if raw is None or self.given.get(WATCHMAN_TIMEOUT.name) is not None:
+            return self.get(WATCHMAN_TIMEOUT)
+        with Origin(DJANGO_WATCHMAN_TIMEOUT_ENV, self.cwd).blame():
+            return WATCHMAN_TIMEOUT.parse(raw)

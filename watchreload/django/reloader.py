@@ -12,10 +12,11 @@ adapter keeps Django's `run()`/`run_loop()` and hands the rest to the backend:
 - `watch_dir()`, `extra_files`, `directory_globs`, `watched_files()` are the backend's;
 - `tick()` starts the backend's thread, waits for it to be ready, then turns each debounced
   ChangeSet into Django's `trigger_reload()` (exit code 3: Django's parent starts a new child);
-- every path the backend reports passes through watchreload's `file_changed` hook, where a
-  bridge sends Django's `file_changed` signal (sender: this adapter, `file_path`: a Path); a
-  receiver that returns True (a template change resets the loaders, a `.mo` change resets
-  translations) has handled it and no reload happens, as in Django;
+- every path the backend reports passes through the backend's `notify_file_changed(path)`,
+  which this adapter replaces with its own, Django's: it sends Django's `file_changed` signal
+  (sender: this adapter, `file_path`: a Path); a receiver that returns True (a template change
+  resets the loaders, a `.mo` change resets translations) has handled it and no reload happens,
+  as in Django; otherwise the backend's own (watchreload's hooks, then a debounced reload);
 - files of modules that failed to import, which Django's `check_errors()` records, are watched,
   so that fixing a syntax error reloads.
 """
@@ -27,13 +28,11 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from django.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
     autoreload as django_autoreload,
 )
 
-from watchreload import hooks
 from watchreload.config import load_config
 from watchreload.errors import WatchreloadError
 from watchreload.modules import record_error_file
@@ -61,6 +60,9 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
         self.extra_files = backend.extra_files
         self.directory_globs = backend.directory_globs
         self._error_files_seen = 0
+        # The funnel every change of the backend passes through; Django's signal comes first.
+        self._backend_notify = backend.notify_file_changed
+        backend.notify_file_changed = self.notify_file_changed  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<WatchreloadReloader {self.backend.name} ({self.backend.reason})>"
@@ -68,12 +70,7 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
     # -- what is watched (Django's names) ---------------------------------------------------
 
     def watch_dir(self, path: str | os.PathLike[str], glob: str) -> None:
-        try:
-            Path(path).absolute()
-        except FileNotFoundError:  # as Django: a directory that cannot be resolved is skipped
-            logger.debug("Unable to watch directory %s as it cannot be resolved.", path)
-            return
-        self.backend.watch_dir(path, glob)
+        self.backend.watch_dir(path, glob)  # it skips a path that cannot be resolved, as Django
 
     def watched_files(self, include_globs: bool = True) -> Iterator[Path]:
         yield from self.backend.watched_files(include_globs)
@@ -85,7 +82,6 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
     # -- running -----------------------------------------------------------------------------
 
     def tick(self) -> Iterator[None]:
-        hooks.file_changed.connect(self._offer_to_django)
         self.backend.start()
         try:
             if not self.backend.wait_until_ready(READY_TIMEOUT_S) and self.backend.error is None:
@@ -111,7 +107,6 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
                     ) from self.backend.error
                 yield
         finally:
-            hooks.file_changed.disconnect(self._offer_to_django)
             self.backend.stop()
             self.backend.join(timeout_s=2.0)
 
@@ -125,20 +120,13 @@ class WatchreloadReloader(django_autoreload.BaseReloader):  # type: ignore[misc,
     # -- changes -----------------------------------------------------------------------------
 
     def notify_file_changed(self, path: str | os.PathLike[str]) -> None:
-        """Django's: offer `path` to the `file_changed` receivers, reload if none handles it.
-
-        The backend calls this for nothing (it reports through watchreload's hooks, bridged by
-        `_offer_to_django`); code that calls it by hand gets the same path: the hooks, then a
-        debounced reload."""
-        self.backend.notify_file_changed(path)
-
-    def _offer_to_django(self, sender: object, file_path: Path, **_: Any) -> bool:
-        """watchreload's file_changed hook → Django's file_changed signal; True if handled."""
-        if sender is not self.backend:
-            return False
-        results = django_autoreload.file_changed.send(sender=self, file_path=Path(file_path))
-        logger.debug("%s notified as changed. Signal results: %s.", file_path, results)
-        return any(result for _, result in results)
+        """Django's: offer `path` to Django's `file_changed` receivers; if none handles it, the
+        backend's (watchreload's `file_changed` hooks, then a debounced reload). Every change
+        the backend finds comes here."""
+        results = django_autoreload.file_changed.send(sender=self, file_path=Path(path))
+        logger.debug("%s notified as changed. Signal results: %s.", path, results)
+        if not any(result for _, result in results):
+            self._backend_notify(path)
 
     def _watch_error_files(self) -> None:
         """Watch the files Django's check_errors() saw fail (a syntax error in a module)."""
@@ -163,7 +151,7 @@ def get_reloader() -> WatchreloadReloader:
     backend = get_backend(
         config.backend,
         poll_interval_s=config.poll_interval_s,
-        watchman_timeout_s=config.watchman_timeout_s,
+        watchman_timeout_s=None,  # the setting, or Django's DJANGO_WATCHMAN_TIMEOUT when set
         roots=config.roots,
         ignore_patterns=config.ignore_patterns,
         watch_modules=True,

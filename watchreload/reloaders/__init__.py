@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchreload.errors import ConfigError, WatchmanUnavailable
 from watchreload.mounts import events_unreliable
@@ -20,10 +20,12 @@ from watchreload.settings import (
     DEFAULT_WATCHMAN_TIMEOUT_S,
     GITIGNORE,
     POLL_INTERVAL,
-    WATCHMAN_TIMEOUT,
     BackendName,
     Settings,
 )
+
+if TYPE_CHECKING:
+    from watchreload.reloaders.watchman import WatchmanReloader
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ def get_reloader(
     poll_interval_s: float | None = None,
     watchman_timeout_s: float | None = None,
     roots: Iterable[Path] = (),
+    stat_class: type[StatReloader] = StatReloader,
+    watchman_class: type[WatchmanReloader] | None = None,
     **options: Any,
 ) -> BaseReloader:
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
@@ -62,7 +66,8 @@ def get_reloader(
     watchreload.mounts).
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
     `options` go to the reloader (ignore_patterns, gitignore, watch_modules, debounce_ms,
-    debounce_max_ms).
+    debounce_max_ms). `stat_class` and `watchman_class` (default: watchreload's) are the classes
+    it builds.
     """
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")
@@ -71,7 +76,7 @@ def get_reloader(
     if poll_interval_s is None:
         poll_interval_s = settings.get(POLL_INTERVAL)
     if watchman_timeout_s is None:
-        watchman_timeout_s = settings.get(WATCHMAN_TIMEOUT)
+        watchman_timeout_s = settings.watchman_timeout_s()
     options = _options_from_settings(options, settings)
     reloader: BaseReloader
     if chosen == "auto":
@@ -79,28 +84,30 @@ def get_reloader(
             unreliable = events_unreliable(root)
             if unreliable is not None:
                 logger.debug("%s; using StatReloader", unreliable)
-                reloader = StatReloader(interval_s=poll_interval_s, **options)
+                reloader = stat_class(interval_s=poll_interval_s, **options)
                 reloader.reason = unreliable
                 return reloader
     if chosen in ("auto", "watchman"):
-        from watchreload.reloaders.watchman import WatchmanReloader
+        if watchman_class is None:
+            from watchreload.reloaders import watchman
 
+            watchman_class = watchman.WatchmanReloader
         try:
-            WatchmanReloader.check_availability(timeout_s=watchman_timeout_s)
+            watchman_class.check_availability(timeout_s=watchman_timeout_s)
         except WatchmanUnavailable as exc:
             if chosen == "watchman":
                 raise
             logger.debug("Watchman unavailable, using StatReloader: %s", exc)
-            reloader = StatReloader(interval_s=poll_interval_s, **options)
+            reloader = stat_class(interval_s=poll_interval_s, **options)
             reloader.reason = f"Watchman unavailable: {exc}"
             return reloader
         # poll_interval_s paces the polling Watchman falls back to while the daemon is down.
-        reloader = WatchmanReloader(
+        reloader = watchman_class(
             timeout_s=watchman_timeout_s, poll_interval_s=poll_interval_s, **options
         )
         reloader.reason = "requested" if chosen == "watchman" else "Watchman is available"
         return reloader
-    reloader = StatReloader(interval_s=poll_interval_s, **options)
+    reloader = stat_class(interval_s=poll_interval_s, **options)
     reloader.reason = "requested"
     return reloader
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from watchreload.changes import (
     DEFAULT_DEBOUNCE_MAX_MS,
@@ -65,12 +67,21 @@ class BaseReloader:
         self.ready = threading.Event()
         # watch_dir() may be called from another thread while the backend reads spec().
         self._watch_lock = threading.Lock()
+        # The burst notify_files_changed() is offering, per thread (see there).
+        self._burst = threading.local()
 
     # -- what is watched -------------------------------------------------------------------
 
     def watch_dir(self, path: str | os.PathLike[str], glob: str) -> None:
-        """Watch files under `path` whose path relative to it matches `glob` (wildmatch)."""
-        directory = Path(path).absolute()
+        """Watch files under `path` whose path relative to it matches `glob` (wildmatch).
+
+        As Django's, a relative `path` that cannot be made absolute (the current directory was
+        deleted) is skipped, with a DEBUG line."""
+        try:
+            directory = Path(path).absolute()
+        except FileNotFoundError:
+            logger.debug("Unable to watch directory %s as it cannot be resolved.", path)
+            return
         compile_glob(glob)  # an invalid glob fails here, with a clear error
         logger.debug("watching dir %s with glob %s", directory, glob)
         with self._watch_lock:
@@ -159,27 +170,51 @@ class BaseReloader:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def notify_file_changed(
-        self, path: str | os.PathLike[str], change: Change = Change.modified
-    ) -> None:
-        """Offer the change to the `file_changed` hooks; if none handles it, queue a reload."""
-        self.notify_files_changed([(Path(path), change)])
+    def notify_file_changed(self, path: str | os.PathLike[str]) -> None:
+        """Offer the change to the `file_changed` hooks; if none handles it, queue a reload.
+
+        The one funnel, as in Django: every backend reports every changed path through here, so
+        a subclass (or a test) that replaces it sees each of them. A burst arrives through
+        `notify_files_changed()`, which offers its paths here one by one and hands what is left
+        to the batcher in one step, so that the burst is still one batch."""
+        if not isinstance(path, Path):  # a Path is kept: the burst knows it by identity
+            path = Path(path)
+        results = file_changed.send(sender=self, file_path=path)
+        if any(result for _, result in results):
+            logger.debug("%s changed and was handled by a file_changed hook", path)
+            return
+        burst = self._burst
+        offered: FileChange | None = getattr(burst, "offered", None)
+        change = Change.modified
+        if offered is not None and (offered[0] is path or offered[0] == path):
+            change = offered[1]
+        left: list[FileChange] | None = getattr(burst, "left", None)
+        if left is None:  # called by hand, not for a burst
+            self.batcher.add(path, change)
+        else:
+            left.append((path, change))
 
     def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
         """notify_file_changed() for a burst the backend knows is whole (one scan, one Watchman
-        result): each path goes through the hooks, and what is left joins a batch in one step."""
+        result): each path goes through it, and what is left joins a batch in one step."""
         if self.gitignore_rules is not None:
             changes = self._without_git_ignored(changes, self.gitignore_rules)
-        unhandled = []
-        for path, change in changes:
-            results = file_changed.send(sender=self, file_path=path)
-            if any(result for _, result in results):
-                logger.debug("%s changed and was handled by a file_changed hook", path)
-            else:
-                unhandled.append((path, change))
-        if unhandled:
-            logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in unhandled[:20]))
-            self.batcher.add_many(unhandled)
+        changes = list(changes)
+        if not changes:
+            return
+        logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in changes[:20]))
+        burst = self._burst  # per thread: what is being offered, and what no hook handled
+        outer = getattr(burst, "left", None), getattr(burst, "offered", None)
+        left: list[FileChange] = []
+        burst.left = left
+        try:
+            for change in changes:
+                burst.offered = change
+                self.notify_file_changed(change[0])
+        finally:
+            burst.left, burst.offered = outer
+        if left:
+            self.batcher.add_many(left)
 
     def _without_git_ignored(
         self, changes: Iterable[FileChange], rules: GitIgnoreRules
@@ -220,6 +255,66 @@ class BaseReloader:
     def stop(self) -> None:
         self._stop_condition.set()
         self.batcher.close()
+
+    # -- Django's foreground API (start_django() calls run()) ------------------------------------
+
+    def wait_for_apps_ready(self, app_reg: Any, django_main_thread: threading.Thread) -> bool:
+        """Wait until Django's app registry `app_reg` is ready: True once it is, False if
+        `django_main_thread` ended first (it failed to start, say with a syntax error)."""
+        while django_main_thread.is_alive():
+            if app_reg.ready_event.wait(timeout=0.1):
+                return True
+        logger.debug("Main Django thread has terminated before apps are ready.")
+        return False
+
+    def run(self, django_main_thread: threading.Thread) -> None:
+        """Watch in this thread until a debounced batch of changes ends the process with
+        `trigger_reload()` (exit code 3), or `stop()`.
+
+        When Django is set up in this process, first wait for its app registry, as Django's
+        reloader does. Then start the backend (which sends `autoreload_started`) and wait until
+        it sees every edit, unless `start_django()` started it before the program."""
+        from watchreload.process import WATCHER_JOIN_TIMEOUT_S, watching
+
+        apps = _django_apps()
+        if apps is not None:
+            self.wait_for_apps_ready(apps, django_main_thread)
+        if self._thread is None:
+            with watching(self, "the program"):
+                self._reload_on_changes()
+            return
+        try:
+            self._reload_on_changes()
+        finally:
+            self.stop()
+            self.join(WATCHER_JOIN_TIMEOUT_S)
+
+    def _reload_on_changes(self) -> None:
+        from watchreload import autoreload  # it imports this module: import it when used
+        from watchreload.errors import ReloaderFailed
+
+        while not self.should_stop:
+            changes = self.wait_for_changes(timeout_s=1.0)
+            if changes is not None:
+                autoreload.trigger_reload(changes.describe())
+            if self.error is not None:
+                raise ReloaderFailed(
+                    f"the {self.name} reloader failed: {self.error}"
+                ) from self.error
+
+
+def _django_apps() -> Any:
+    """Django's app registry when Django is imported and configured here, else None."""
+    apps_module, conf = sys.modules.get("django.apps"), sys.modules.get("django.conf")
+    if apps_module is None or conf is None or not conf.settings.configured:
+        return None
+    return apps_module.apps
+
+
+def apps_pending() -> bool:
+    """True when Django is configured here but its app registry is not ready yet."""
+    apps = _django_apps()
+    return apps is not None and not apps.ready
 
 
 def _copy_while_others_add(items: set[Path]) -> list[Path]:

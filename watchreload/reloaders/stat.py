@@ -18,17 +18,22 @@ logger = logging.getLogger(__name__)
 
 
 class StatReloader(BaseReloader):
-    """Polls with os.scandir every `interval_s` seconds; needs nothing but the file system."""
+    """Polls with os.scandir every `interval_s` seconds; needs nothing but the file system.
+
+    `interval_s` is the poll-interval setting when one is given, else `SLEEP_TIME` (Django's
+    name, which a subclass or a test may change).
+    """
 
     name = "stat"
+    SLEEP_TIME: float = 1.0  # seconds between scans when no interval is given (Django's)
 
-    def __init__(self, *, interval_s: float = 1.0, **options: Any) -> None:
-        if not interval_s > 0:
+    def __init__(self, *, interval_s: float | None = None, **options: Any) -> None:
+        if interval_s is not None and not interval_s > 0:
             raise ConfigError(
                 f"poll interval {interval_s!r} is invalid; pass a number of seconds above 0"
             )
         super().__init__(**options)
-        self.interval_s = interval_s
+        self._interval_s = interval_s
         self._scanner = SpecScanner(self.spec)
         self._previous: Snapshot = {}
         self._previous_extras: frozenset[str] = frozenset()
@@ -128,4 +133,37 @@ class StatReloader(BaseReloader):
         return False
 
     def snapshot(self) -> Snapshot:
-        return self._scanner.snapshot()
+        """What each scan compares with the previous one: the scanner's walk of the spec; but
+        when `watched_files()` or `snapshot_files()` is replaced (by a subclass or a test),
+        `snapshot_files()`, as Django's tick reads it."""
+        if not self._files_replaced():
+            return self._scanner.snapshot()
+        return {os.fspath(path): (int(mtime * 1e9), 0, 0) for path, mtime in self.snapshot_files()}
+
+    # -- Django's names ----------------------------------------------------------------------
+
+    @property
+    def interval_s(self) -> float:
+        return self.SLEEP_TIME if self._interval_s is None else self._interval_s
+
+    def snapshot_files(self) -> Iterator[tuple[Path, float]]:
+        """Django's: `(path, st_mtime)` for each of `watched_files()` that exists, once each."""
+        seen: set[Path] = set()
+        for path in self.watched_files():
+            if path in seen:
+                continue
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:  # it does not exist (any more)
+                continue
+            seen.add(path)
+            yield path, mtime
+
+    def _files_replaced(self) -> bool:
+        replaced_here = "watched_files" in vars(self) or "snapshot_files" in vars(self)
+        cls = type(self)
+        return (
+            replaced_here
+            or cls.watched_files is not BaseReloader.watched_files
+            or cls.snapshot_files is not StatReloader.snapshot_files
+        )

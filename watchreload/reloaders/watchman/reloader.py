@@ -22,12 +22,13 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change
+from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change, FileChange
+from watchreload.errors import WatchmanUnavailable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.watchman.events import (
     EventHandler,
@@ -58,6 +59,7 @@ from watchreload.reloaders.watchman.session import (
 )
 from watchreload.reloaders.watchman.wake import Waker
 from watchreload.scan import Signature, signature_of, written_since
+from watchreload.settings import Settings
 from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ class WatchmanReloader(BaseReloader):
     def __init__(
         self,
         *,
-        timeout_s: float = 5.0,
+        timeout_s: float | None = None,
         fallback_after_s: float = DEFAULT_FALLBACK_AFTER_S,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         spec_check_s: float = DEFAULT_SPEC_CHECK_S,
@@ -100,6 +102,8 @@ class WatchmanReloader(BaseReloader):
         # already waits WATCHMAN_SETTLE_MS of quiet before it sends a result, so only the rest is
         # added here: the same quiet, 20 ms sooner.
         super().__init__(debounce_ms=max(0.0, debounce_ms - WATCHMAN_SETTLE_MS), **options)
+        if timeout_s is None:  # DJANGO_WATCHMAN_TIMEOUT, else the watchman-timeout setting
+            timeout_s = Settings().watchman_timeout_s()
         self.timeout_s = timeout_s
         self.fallback_after_s = fallback_after_s
         self.poll_interval_s = poll_interval_s
@@ -132,6 +136,7 @@ class WatchmanReloader(BaseReloader):
         self._modules_seen = 0
         self._next_spec_check = 0.0
         self._next_stat_check = 0.0
+        self._bursts = 0  # how many times notify_files_changed() was called
         self._git_terms_cache: dict[tuple[str, str], list[Any]] = {}
 
     @classmethod
@@ -184,7 +189,7 @@ class WatchmanReloader(BaseReloader):
                 self._reconnect(backoff)
             else:
                 try:
-                    self._step()
+                    self._step_until_news()
                 except Disconnected as exc:
                     logger.debug("lost the Watchman connection (%s); reconnecting", exc)
                     self._disconnect()
@@ -509,3 +514,68 @@ class WatchmanReloader(BaseReloader):
         logger.info(
             "Watchman answers again after %.1fs; back on events, stopped polling", down_for_s
         )
+
+    # -- Django's names -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The pywatchman client of the live session, or None while there is none. The reader
+        thread owns it: use it only from a tick() that you drive yourself."""
+        session = self._session
+        return None if session is None else session.client
+
+    @property
+    def client_timeout(self) -> float:
+        """Django's name for `timeout_s`: how long connecting may take, in seconds."""
+        return self.timeout_s
+
+    @client_timeout.setter
+    def client_timeout(self, value: float) -> None:
+        self.timeout_s = value
+        self.crawl_timeout_s = max(self.crawl_timeout_s, value)
+
+    def watched_roots(self, watched_files: Iterable[Path]) -> frozenset[Path]:
+        """Django's: the directories given to watch_dir(), those of `watched_files` and those
+        of sys.path. (Subscriptions are planned from the WatchSpec instead: one per
+        watch-project root that covers what is watched; see plan.py.)"""
+        from watchreload.modules import sys_path_directories
+
+        with self._watch_lock:
+            directories = list(self.directory_globs)
+        parents = [Path(path).parent for path in watched_files]
+        return frozenset((*directories, *parents, *sys_path_directories()))
+
+    def update_watches(self) -> None:
+        """Resubscribe for what is watched now at the reader's next step, rather than at its
+        next spec check (every spec_check_s). Safe from any thread: it only wakes the reader."""
+        self._spec_dirty = True
+        self._wake()
+
+    def request_processed(self, **kwargs: Any) -> None:
+        """Django connects this to `request_finished`: a request may have imported modules."""
+        self.update_watches()
+
+    def check_server_status(self, inner_ex: BaseException | None = None) -> bool:
+        """True when the daemon answers (asked on a connection of its own, not the reader's);
+        otherwise raise WatchmanUnavailable, with `inner_ex` (the error that made you ask) as its
+        cause."""
+        try:
+            check_availability(self.timeout_s)
+        except WatchmanUnavailable as exc:
+            if inner_ex is None:
+                raise
+            raise WatchmanUnavailable(f"{inner_ex} ({exc})") from inner_ex
+        return True
+
+    def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
+        self._bursts += 1  # news for _step_until_news()
+        super().notify_files_changed(changes)
+
+    def _step_until_news(self) -> None:
+        """One tick: steps until one reported changes, stop() or spec_check_s passed. Like
+        Django's tick, which blocks in receive(), so that 'tick, edit, tick' sees the edit."""
+        bursts, deadline = self._bursts, time.monotonic() + self.spec_check_s
+        while self._session is not None and not self.should_stop:
+            self._step()
+            if self._bursts != bursts or time.monotonic() >= deadline:
+                return

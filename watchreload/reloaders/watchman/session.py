@@ -282,6 +282,11 @@ class Session:
         except OSError as exc:
             logger.debug("closing the Watchman connection failed: %s", exc)
 
+    @property
+    def client(self) -> Any:
+        """The pywatchman client (WatchmanReloader.client, Django's name)."""
+        return self._client
+
     def _call(self, method: Any, *args: Any) -> Any:
         """Call the client, turning every transport failure into Disconnected."""
         pw, client = self._pw, self._client
