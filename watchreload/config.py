@@ -23,18 +23,22 @@ from typing import Any
 
 from watchreload.errors import ConfigError, WatchPathError
 from watchreload.settings import (
+    AGENT,
     BACKEND,
     CLEAR,
     DEBOUNCE,
     DEBOUNCE_MAX,
     GLOB,
+    KEEP_INNER_RELOADER,
     POLL_INTERVAL,
+    SCOPE,
     SHELL,
     STOP_SIGNAL,
     STOP_TIMEOUT,
     WATCH,
     WATCHMAN_TIMEOUT,
     BackendName,
+    ScopeName,
     Settings,
 )
 
@@ -58,6 +62,9 @@ class Config:
     watchman_timeout_s: float
     shell: bool
     clear: bool
+    agent: bool = True
+    scope: ScopeName = "imports"
+    keep_inner_reloader: bool = False
     verbosity: int = 0  # -v adds one, -q takes one away
     pyproject: Path | None = None  # the file settings were read from, if any
 
@@ -113,6 +120,9 @@ def load_config(
         watchman_timeout_s=settings.get(WATCHMAN_TIMEOUT),
         shell=settings.get(SHELL),
         clear=settings.get(CLEAR),
+        agent=settings.get(AGENT),
+        scope=settings.get(SCOPE),
+        keep_inner_reloader=settings.get(KEEP_INNER_RELOADER),
         verbosity=int(cli.get("verbosity") or 0),
         pyproject=settings.pyproject if settings.from_file else None,
     )

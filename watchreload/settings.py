@@ -33,6 +33,8 @@ from watchreload.values import number, parse_bool, parse_globs, parse_paths, par
 
 BackendName = Literal["auto", "watchman", "stat"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
+ScopeName = Literal["imports", "tree"]
+SCOPES: tuple[str, ...] = get_args(ScopeName)
 
 DEFAULT_POLL_INTERVAL_S = 1.0
 DEFAULT_WATCHMAN_TIMEOUT_S = 5.0
@@ -48,6 +50,13 @@ def parse_backend(value: object) -> BackendName:
     if text not in BACKENDS:
         raise ConfigError(f"backend {value!r} is unknown; pass one of {', '.join(BACKENDS)}")
     return cast(BackendName, text)
+
+
+def parse_scope(value: object) -> ScopeName:
+    text = str(value).strip().lower()
+    if text not in SCOPES:
+        raise ConfigError(f"scope {value!r} is unknown; pass one of {', '.join(SCOPES)}")
+    return cast(ScopeName, text)
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -200,6 +209,33 @@ SHELL: Setting[bool] = Setting(
 CLEAR: Setting[bool] = Setting(
     "clear", parse_bool, False, "Clear the terminal before each restart.", kind="switch"
 )
+# The child agent (watchreload/agent/): what a Python command imports, where it listens.
+AGENT: Setting[bool] = Setting(
+    "agent",
+    parse_bool,
+    True,
+    "Have a Python command's processes report what they import and where they listen (a "
+    "'sitecustomize' on the child's PYTHONPATH); a command that is not Python runs as it is.",
+    kind="switch",
+)
+SCOPE: Setting[ScopeName] = Setting(
+    "scope",
+    parse_scope,
+    "imports",
+    "Which '.py' changes restart a Python command the agent reports on: a module it imported, "
+    "or a '.py' file added or removed next to one (imports), or any (tree). Other globs always "
+    "restart.",
+    kind="choice",
+    choices=SCOPES,
+)
+KEEP_INNER_RELOADER: Setting[bool] = Setting(
+    "keep-inner-reloader",
+    parse_bool,
+    False,
+    "Leave the command's own reloader on (Django runserver, flask run, uvicorn --reload); by "
+    "default watchreload turns it off and says so.",
+    kind="switch",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = (
     WATCH,
@@ -215,6 +251,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     WATCHMAN_TIMEOUT,
     SHELL,
     CLEAR,
+    AGENT,
+    SCOPE,
+    KEEP_INNER_RELOADER,
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 
