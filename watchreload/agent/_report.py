@@ -9,11 +9,10 @@ against what was already sent, and a name looked for, found, and not in `sys.mod
 import. It imports nothing but built-in modules, `__future__` and `_socket`, and runs on Python
 3.7 and newer, so it avoids newer syntax.
 
-What the program can see: the two finders at the ends of `sys.meta_path`; a `sys.excepthook`
-that notes a SyntaxError's file and calls the previous hook; one `gc.callbacks` entry and one
-atexit function; `socket.socket.listen` wrapped until the first TCP socket listens. A fork child
-reports with its own pid (one that ends with `os._exit` loses its last imports). When the socket
-is gone (watchreload exited), the agent takes its hooks out and stays quiet.
+The program sees two finders at the ends of `sys.meta_path`, a `sys.excepthook` noting a
+SyntaxError's file, a `gc.callbacks` entry, an atexit function and `socket.socket.listen` wrapped
+until the first TCP socket listens (its report waits up to LISTEN_SEND_TIMEOUT_S for room). A
+fork child reports with its own pid; without the socket the agent takes its hooks out.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ FLUSH_INTERVAL_S = 0.25
 DATAGRAM_LIMIT_BYTES = 32 * 1024  # well under the default socket send buffer (208 KiB)
 BACKLOG_LIMIT = 64  # reports kept while the receiver's queue is full
 EXIT_SEND_TIMEOUT_S = 1.0
+LISTEN_SEND_TIMEOUT_S = 0.25  # the listening address waits this long for room in the queue
 
 # JSON string escapes for the characters JSON forbids raw; str.translate applies them in C.
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)}
@@ -121,7 +121,8 @@ class _Agent:
             gc.callbacks.remove(self.on_gc)
 
     def on_gc(self, phase: str, info: object) -> None:
-        if phase == "stop" and self.pending_names and time.monotonic() >= self.next_flush:
+        due = self.pending_names or self.backlog  # new imports, or reports that found no room
+        if phase == "stop" and due and time.monotonic() >= self.next_flush:
             self.flush()
 
     def after_fork(self) -> None:
@@ -154,7 +155,7 @@ class _Agent:
             listen = self.listen
             self.listen_sent = True
         self.backlog.extend(self.reports(modules, failed, listen))
-        self.send(final)
+        self.send(EXIT_SEND_TIMEOUT_S if final else LISTEN_SEND_TIMEOUT_S if listen else 0.0)
 
     def collect(self, final: bool) -> tuple[list[str], list[str]]:
         modules: list[str] = []
@@ -257,13 +258,13 @@ class _Agent:
             close()
         return out
 
-    def send(self, final: bool) -> None:
+    def send(self, timeout_s: float) -> None:
         try:
             if self.sock is None:
                 import _socket
 
                 self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
-            self.sock.settimeout(EXIT_SEND_TIMEOUT_S if final else 0.0)
+            self.sock.settimeout(timeout_s)
             while self.backlog:
                 self.sock.sendto(self.backlog[0], self.address)
                 del self.backlog[0]
