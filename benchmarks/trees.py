@@ -34,6 +34,11 @@ GIT_ENV = {
     "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
+    # No background `gc --auto` after the big commits: it deletes .git/objects/?? directories
+    # while a scan (Django's StatReloader globs into .git) is walking them.
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "gc.auto",
+    "GIT_CONFIG_VALUE_0": "0",
 }
 GIT_TIMEOUT_S = 600.0
 SOURCE_EXTENSIONS = (
