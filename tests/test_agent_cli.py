@@ -196,6 +196,7 @@ def test_an_editable_sibling_outside_the_root_is_watched(
     run.stop()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's /proc")
 def test_no_agent_runs_the_command_as_before(spawn: Spawn, tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     env = clean_environ(WATCHRELOAD_AGENT="0")

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import textwrap
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from watchreload.procnet import group_listening
 from watchreload.readiness import Readiness, ready_text
 
 Spawn = Callable[..., Spawned]
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's /proc")
 READY = re.compile(r"watchreload: ready in (\d+) ms \(listening on ([^)]+)\)")
 BIN = Path(PYTHON).parent
 
@@ -118,6 +120,8 @@ def fastapi_app(root: Path, port: int) -> list[str]:
     return [str(BIN / "uvicorn"), "app:app", "--reload", "--port", str(port)]
 
 
+# The module each app needs: Django in the `bench` extra, Flask, FastAPI and uvicorn too.
+NEEDS = {"django": ["django"], "flask": ["flask"], "fastapi": ["fastapi", "uvicorn"]}
 APPS = {
     "django": (django_app, "Django runserver's own reloader turned off (added --noreload)"),
     "flask": (flask_app, "flask run's own reloader turned off (--reload replaced by --no-reload)"),
@@ -129,6 +133,8 @@ APPS = {
 def test_one_server_per_restart_and_a_ready_line_each_time(
     spawn: Spawn, tmp_path: Path, backend: str, framework: str
 ) -> None:
+    for module in NEEDS[framework]:
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install -e '.[bench]')")
     make, said = APPS[framework]
     root = tmp_path / "app"
     port = free_port()
@@ -163,6 +169,7 @@ def test_one_server_per_restart_and_a_ready_line_each_time(
 
 
 def test_keep_inner_reloader_leaves_the_command_alone(spawn: Spawn, tmp_path: Path) -> None:
+    pytest.importorskip("django", reason="Django is not installed (pip install -e '.[bench]')")
     root = tmp_path / "app"
     port = free_port()
     command = django_app(root, port)
@@ -182,6 +189,7 @@ def get_or_none(port: int) -> str | None:
         return None
 
 
+@linux_only
 def test_a_non_python_server_is_found_listening_in_proc(spawn: Spawn, tmp_path: Path) -> None:
     port = free_port()
     server = f"exec {PYTHON} -m http.server --bind 127.0.0.1 {port}"
@@ -208,6 +216,7 @@ def test_quiet_prints_no_ready_line(spawn: Spawn, tmp_path: Path) -> None:
 # -- the pieces ------------------------------------------------------------------------------
 
 
+@linux_only
 def test_group_listening_finds_our_own_socket() -> None:
     with socket.socket(socket.AF_INET6) as sock:
         sock.bind(("::1", 0))
