@@ -190,6 +190,8 @@ def test_an_editable_sibling_outside_the_root_is_watched(
     run = Run(spawn, tree, backend, python=python)
     run.ready(1)
     wait_for(lambda: f"watching {module}: imported from outside" in run.output)
+    if backend == "watchman":  # and until the daemon watches it (stat: its next scan)
+        wait_for(lambda: f" to {module.parent} since " in run.output, message="the subscription")
     write(module, "CORE = 2\n")
     run.ready(2)
     assert f"restarting: {module} " in run.output  # modified (stat may say added: it joined)

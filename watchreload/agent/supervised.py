@@ -143,5 +143,5 @@ class ChildSupport:
             # A file and not its directory: a file that joins the watch is not a change (a
             # directory's files would all look added), on either backend.
             self.watched_outside.add(module)
-            logger.debug("watching %s: imported from outside the watched directories", module)
             self.watcher.watch_file(module)
+            logger.debug("watching %s: imported from outside the watched directories", module)
