@@ -406,7 +406,14 @@ def test_a_child_that_reads_the_terminal_is_explained_not_left_hanging(
             "os.execv(sys.argv[2], sys.argv[2:])"
         )
         wrapper = [PYTHON, "-c", become_terminal_job, os.ttyname(terminal)]
-        run = Watchreload(spawn, tree, state, child_args=["--read-stdin"], wrapper=wrapper)
+        run = Watchreload(
+            spawn,
+            tree,
+            state,
+            options=["--tty", "never"],  # the terminal is not lent (tests/test_tty_cli.py)
+            child_args=["--read-stdin"],
+            wrapper=wrapper,
+        )
         wait_for(lambda: "is stopped by SIGTTIN: it used the terminal" in run.output)
         assert run.output.count("is stopped by SIGTTIN") == 1
         assert run.stop() == 128 + signal.SIGTERM  # the stop signal reaches a stopped child

@@ -1,7 +1,6 @@
 """watchreload.terminal on a real pseudo-terminal, under a real job-control shell.
 
-Each test starts `bash --norc --noprofile -i` as the session leader of a fresh pty (util-linux
-`setsid --ctty`), types into the master and reads the screen with deadlines. The shell runs
+Each test types into an interactive bash on a fresh pty (tests/ptys.py). The shell runs
 tests/programs/tty_driver.py, which plays the Supervisor's part over tests/programs/tty_child.py.
 Whatever is left in the shell's session is SIGKILLed by pid at teardown and reported as a leak.
 """
@@ -9,154 +8,32 @@ Whatever is left in the shell's session is SIGKILLed by pid at teardown and repo
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
-import select
-import shutil
 import signal
-import struct
 import subprocess
-import termios
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.programs.harness import alive
-from tests.support import PYTHON, Spawned, session_members, wait_for
-from watchreload.terminal import ForegroundTerminal, GroupWitness, pdeathsig_argv
+from tests.ptys import DEADLINE_S, NEEDS_A_PTY, PROMPT, Shell, shell_session
+from tests.support import PYTHON, Spawned, wait_for
+from watchreload.terminal import ForegroundTerminal, GroupWitness
 
 PROGRAMS = Path(__file__).parent / "programs"
 DRIVER = f"{PYTHON} {PROGRAMS / 'tty_driver.py'}"
 CHILD = f"{PYTHON} {PROGRAMS / 'tty_child.py'}"
-DEADLINE_S = 20.0
-PROMPT = "PROMPT> "
 
 
-def _can_open_ptmx() -> bool:
-    try:
-        master, slave = os.openpty()
-    except OSError:
-        return False
-    os.close(master)
-    os.close(slave)
-    return True
-
-
-pytestmark = [
-    pytest.mark.skipif(not _can_open_ptmx(), reason="/dev/ptmx cannot be opened here"),
-    pytest.mark.skipif(shutil.which("setsid") is None, reason="util-linux setsid is missing"),
-]
-
-
-class Shell:
-    """An interactive bash on a pty of its own: `send` keys, `expect` what appears."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        inputrc = tmp_path / "inputrc"
-        inputrc.write_text("set enable-bracketed-paste off\n")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "TERM": "dumb",
-            "PS1": PROMPT,
-            "INPUTRC": str(inputrc),
-            "HISTFILE": "/dev/null",
-            "PYTHONPATH": str(Path(__file__).parent.parent),
-            "WATCHRELOAD_TEST_LOG": str(tmp_path / "driver.log"),
-        }
-        self.log = Path(env["WATCHRELOAD_TEST_LOG"])
-        self.master, slave = os.openpty()
-        # Wide enough that readline never scrolls a long command line sideways.
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 1000, 0, 0))
-        self.process = subprocess.Popen(
-            ["setsid", "--ctty", "bash", "--norc", "--noprofile", "-i"],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            cwd=tmp_path,
-        )
-        os.close(slave)
-        self.session = self.process.pid  # setsid execs bash: same pid, the session's leader
-        self.screen = ""
-        self._mark = 0
-        self._closed = False
-        self.expect(re.escape(PROMPT))
-
-    def send(self, keys: str) -> None:
-        os.write(self.master, keys.encode())
-
-    def run(self, command: str) -> None:
-        self.send(command + "\r")
-
-    def _read(self, timeout_s: float) -> None:
-        ready, _, _ = select.select([self.master], [], [], timeout_s)
-        if not ready:
-            return
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: every slave end is closed
-            data = b""
-        if not data:
-            self._closed = True
-            return
-        self.screen += data.decode(errors="replace").replace("\r", "")
-
-    def expect(self, pattern: str, timeout_s: float = DEADLINE_S) -> re.Match[str]:
-        """Wait for `pattern` after the previous match; fail with the screen at the deadline."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            match = regex.search(self.screen, self._mark)
-            if match:
-                self._mark = match.end()
-                return match
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._closed:
-                raise AssertionError(
-                    f"no {pattern!r} within {timeout_s}s; the screen:\n{self.screen[-3000:]}"
-                )
-            self._read(min(remaining, 0.2))
-
-    def status(self) -> int:
-        """The exit status of the last command, as the shell reports it."""
-        self.run('echo "STATUS=$?"')
-        return int(self.expect(r"STATUS=(\d+)").group(1))
-
-    def modes(self) -> str:
-        """`icanon echo` (or with `-`) as `stty -a` shows them now."""
-        words = "tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '"
-        self.run(f'echo "MODES $(stty -a | {words})"')
-        return self.expect(r"MODES (-?icanon -?echo)").group(1)
-
-    def hang_up(self) -> None:
-        os.close(self.master)
-        self._closed = True
-
-    def close(self) -> list[int]:
-        """Kill what is left of the session (by pid); return the pids that were still alive."""
-        leftovers = [pid for pid in session_members(self.session) if pid != self.session]
-        for pid in [*leftovers, self.session]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(DEADLINE_S)
-        if not self._closed:
-            os.close(self.master)
-        return leftovers
+pytestmark = NEEDS_A_PTY
 
 
 @pytest.fixture
 def shell(tmp_path: Path) -> Iterator[Shell]:
-    shell = Shell(tmp_path)
-    try:
+    with shell_session(tmp_path) as shell:
         yield shell
-    finally:
-        leftovers = shell.close()
-    if leftovers:
-        pytest.fail(f"processes left in the shell's session: {leftovers}\n{shell.screen}")
 
 
 def start(shell: Shell, mode: str, *driver_options: str) -> tuple[int, int]:
@@ -332,7 +209,7 @@ def test_started_in_the_background_nothing_is_lent(shell: Shell) -> None:
     driver = int(shell.expect(r"DRIVER pid=(\d+) terminal=no").group(1))
     child = int(shell.expect(r"DRIVER child=(\d+)").group(1))
     shell.expect(r"READY")
-    os.kill(driver, signal.SIGKILL)  # the parent-death signal takes the child
+    os.kill(driver, signal.SIGKILL)  # the witness takes the child
     wait_for(lambda: gone(driver, child), message="the driver and the child to end")
 
 
@@ -341,7 +218,7 @@ def test_no_terminal_detected_without_a_tty() -> None:
         assert ForegroundTerminal.detect(devnull.fileno()) is None
 
 
-def test_without_a_tty_the_parent_death_signal_still_works(
+def test_without_a_tty_the_witness_still_takes_the_group_when_the_driver_dies(
     spawn: Callable[..., Spawned],
 ) -> None:
     process = spawn([*DRIVER.split(), "--", *CHILD.split(), "wait"])
@@ -350,25 +227,6 @@ def test_without_a_tty_the_parent_death_signal_still_works(
     child = int(re.findall(r"DRIVER child=(\d+)", process.output)[0])
     os.kill(process.pid, signal.SIGKILL)
     wait_for(lambda: gone(child), message="the child to end")
-
-
-def test_pdeathsig_wrapper_keeps_the_pid_and_reports_a_missing_command(tmp_path: Path) -> None:
-    wrapped = subprocess.Popen(
-        pdeathsig_argv([PYTHON, "-c", "import os; print(os.getpid())"]),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    out, _ = wrapped.communicate(timeout=DEADLINE_S)
-    assert (wrapped.returncode, out.strip()) == (0, str(wrapped.pid))
-    missing = subprocess.run(
-        pdeathsig_argv([str(tmp_path / "no-such-program")]),
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_S,
-        check=False,
-    )
-    assert missing.returncode == 127
-    assert "cannot run" in missing.stderr
 
 
 def test_the_witness_sees_a_signal_to_the_group_even_after_the_child_is_seen_gone() -> None:
@@ -423,3 +281,24 @@ def test_the_witness_kills_the_group_when_the_supervisor_is_gone() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(DEADLINE_S)
+
+
+def test_the_witness_reports_a_signal_to_the_group_while_the_child_lives_on() -> None:
+    """pdb after `c`, or any child that survives Ctrl-C: signalled() without settle_s sees it."""
+    survivor = (
+        "import signal, time; signal.signal(2, signal.SIG_IGN); print('READY', flush=True); "
+        "time.sleep(60)"
+    )
+    child = subprocess.Popen([PYTHON, "-c", survivor], process_group=0, stdout=subprocess.PIPE)
+    witness = GroupWitness(child.pid)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"READY\n"
+        os.killpg(child.pid, signal.SIGINT)
+        wait_for(lambda: witness.signalled() == signal.SIGINT, message="the witness to report")
+        assert child.poll() is None
+    finally:
+        witness.stop()
+        child.kill()
+        child.wait(DEADLINE_S)
+        if child.stdout is not None:
+            child.stdout.close()

@@ -9,10 +9,11 @@ Exit codes:
 
 | code  | meaning                                                                                 |
 |-------|-----------------------------------------------------------------------------------------|
-| 0     | watchreload was stopped (SIGINT/SIGTERM) and the child exited with 0                    |
+| 0     | watchreload was stopped (SIGINT/SIGTERM; on a terminal lent to the child, a Ctrl-C or a |
+|       | hang-up) and the child exited with 0 (a child that caught Ctrl-C and exited 0)          |
 | N     | watchreload was stopped and the child exited with N (its last status if it had ended)   |
 | 128+N | watchreload was stopped and signal N ended the child: 143 SIGTERM, 137 SIGKILL after    |
-|       | the stop timeout, 130 SIGINT                                                            |
+|       | the stop timeout, 130 SIGINT (a Ctrl-C that killed the child), 129 SIGHUP               |
 | 1     | watchreload failed at run time: `--backend=watchman` is not available, or the file      |
 |       | watcher stopped with an error                                                           |
 | 2     | usage error: unknown option, bad option or setting value, no command, a watch path      |
@@ -22,6 +23,11 @@ Exit codes:
 | 130   | interrupted (Ctrl-C) before the child was started                                       |
 
 A failure is reported as one line, `watchreload: error: <what, why, and the fix>`, never as a
+traceback.
+
+In the foreground of a terminal (setting `tty` auto) the terminal is lent to the command
+(watchreload.terminal, watchreload.supervisor); once it has hung up, writing to it fails (EIO):
+log lines, the screen clearing and the error line at exit are then dropped, not turned into a
 traceback.
 """
 
@@ -33,7 +39,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -46,6 +52,7 @@ from watchreload.process import watching
 from watchreload.reloaders import get_reloader
 from watchreload.settings import SETTINGS, Setting
 from watchreload.supervisor import Supervisor
+from watchreload.terminal import ForegroundTerminal, sigttou_blocked
 
 logger = logging.getLogger("watchreload")
 
@@ -97,12 +104,29 @@ class _Formatter(logging.Formatter):
         return f"watchreload: {message}"
 
 
+class _TerminalHandler(logging.StreamHandler[TextIO]):
+    """stderr, which may be a terminal lent to the child, or one that has hung up.
+
+    A line is written with SIGTTOU blocked (with `stty tostop`, a write from the background would
+    stop watchreload), and dropped when the write fails (EIO after a hang-up).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with sigttou_blocked():
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 @contextlib.contextmanager
 def logging_to_stderr(verbosity: int) -> Iterator[None]:
     """Only the CLI attaches a handler: INFO by default, -v for DEBUG, -q WARNING, -qq ERROR."""
     levels = {1: logging.DEBUG, 0: logging.INFO, -1: logging.WARNING}
     level = levels.get(max(-2, min(1, verbosity)), logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _TerminalHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     previous_level, previous_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
@@ -125,7 +149,8 @@ def _show_path(path: Path) -> str:
 
 
 def _clear_screen() -> None:
-    click.clear()
+    with contextlib.suppress(OSError):  # EIO: the terminal has hung up
+        click.clear()
 
 
 def supervise(config: Config) -> int:
@@ -161,12 +186,16 @@ def _supervise(config: Config, mode: CommandMode) -> int:
     if config.pyproject is not None:
         logger.debug("settings read from %s", config.pyproject)
     logger.debug("ignoring %s", ", ".join(config.ignore_patterns) or "nothing")
+    terminal = ForegroundTerminal.detect() if config.tty == "auto" else None
+    if terminal is not None:
+        logger.debug("in the foreground of a terminal: lending it to the command")
     supervisor = Supervisor(
         mode.command,
         shell=config.shell,
         stop_signal=config.stop_signal,
         stop_timeout_s=config.stop_timeout_s,
         on_restart=_clear_screen if config.clear else None,
+        terminal=terminal,
         hooks=mode.hooks(reloader, ready_line=config.verbosity >= 0),
     )
     with watching(reloader, "the command"):
@@ -295,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         with handle_errors():
             result = program.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.ClickException as exc:  # ours from handle_errors, or click's own usage errors
-        exc.show()
+        with contextlib.suppress(OSError):
+            exc.show()
         return exc.exit_code
     return result if isinstance(result, int) else 0

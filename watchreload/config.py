@@ -35,11 +35,13 @@ from watchreload.settings import (
     SHELL,
     STOP_SIGNAL,
     STOP_TIMEOUT,
+    TTY,
     WATCH,
     WATCHMAN_TIMEOUT,
     BackendName,
     ScopeName,
     Settings,
+    TtyMode,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class Config:
     watchman_timeout_s: float
     shell: bool
     clear: bool
+    tty: TtyMode
     agent: bool = True
     scope: ScopeName = "imports"
     keep_inner_reloader: bool = False
@@ -120,6 +123,7 @@ def load_config(
         watchman_timeout_s=settings.get(WATCHMAN_TIMEOUT),
         shell=settings.get(SHELL),
         clear=settings.get(CLEAR),
+        tty=settings.get(TTY),
         agent=settings.get(AGENT),
         scope=settings.get(SCOPE),
         keep_inner_reloader=settings.get(KEEP_INNER_RELOADER),

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import NamedTuple, Protocol
 
 from watchreload.errors import CommandNotExecutable, CommandNotFound
+from watchreload.terminal import GroupWitness
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,12 @@ class ChildProcess:
 
     With `own_group` the child leads a new process group, and signals, `running()` and `stop()`
     cover every process in that group (grandchildren included); otherwise only the child.
+
+    With `guard` too, a terminal.GroupWitness joins the group right after the child starts and
+    stays as long as the group does (its stop comes first in `stop()`): when watchreload dies, even
+    by SIGKILL, it kills the whole group, on every POSIX system; on a terminal it also tells which
+    signal the terminal sent the group (`group_signal()`). A process that leaves the group
+    (`setsid`) escapes it, as it escapes every group kill.
     """
 
     def __init__(
@@ -191,18 +198,26 @@ class ChildProcess:
         own_group: bool = True,
         shell: bool = False,
         close_fds: bool = True,
+        guard: bool = False,
     ) -> None:
         self.args = list(args)
         self.env = None if env is None else dict(env)
         self.own_group = own_group
+        self.guard = guard and own_group
         self.shell = shell
         self.close_fds = close_fds
         self.name = command_text(self.args)
         self._popen: subprocess.Popen[bytes] | None = None
+        self._witness: GroupWitness | None = None
 
     @property
     def pid(self) -> int:
         return self._started().pid
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        """The started child's Popen, for terminal.ForegroundTerminal.follow_stop()."""
+        return self._started()
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._popen is None:
@@ -235,6 +250,20 @@ class ChildProcess:
                 "run it through its interpreter"
             ) from exc
         logger.debug("started %s as pid %d", self.args, self._popen.pid)
+        if self.guard:
+            self._witness = GroupWitness(self._popen.pid)
+
+    def group_signal(self, settle_s: float = 0.0) -> int | None:
+        """The signal sent to the child's whole group (by the terminal: SIGINT...), or None.
+
+        Only with `guard`; pass settle_s once the child has exited (GroupWitness.signalled).
+        """
+        return None if self._witness is None else self._witness.signalled(settle_s)
+
+    def _unguard(self) -> None:
+        """Stop the witness: before we signal the group ourselves, and once it is gone."""
+        if self._witness is not None:
+            self._witness.stop()
 
     def poll(self) -> int | None:
         """The child's returncode once it has exited (its group may live on), else None."""
@@ -287,6 +316,7 @@ class ChildProcess:
         period ends early once `hurry()` is true or on KeyboardInterrupt (asked twice).
         """
         popen = self._started()
+        self._unguard()
         if self.running():
             if signum is not None:
                 self.send_signal(signum)

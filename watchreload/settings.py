@@ -33,6 +33,8 @@ from watchreload.values import number, parse_bool, parse_globs, parse_paths, par
 
 BackendName = Literal["auto", "watchman", "stat"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
+TtyMode = Literal["auto", "never"]
+TTY_MODES: tuple[str, ...] = get_args(TtyMode)
 ScopeName = Literal["imports", "tree"]
 SCOPES: tuple[str, ...] = get_args(ScopeName)
 
@@ -50,6 +52,13 @@ def parse_backend(value: object) -> BackendName:
     if text not in BACKENDS:
         raise ConfigError(f"backend {value!r} is unknown; pass one of {', '.join(BACKENDS)}")
     return cast(BackendName, text)
+
+
+def parse_tty(value: object) -> TtyMode:
+    text = str(value).strip().lower()
+    if text not in TTY_MODES:
+        raise ConfigError(f"tty mode {value!r} is unknown; pass one of {', '.join(TTY_MODES)}")
+    return cast(TtyMode, text)
 
 
 def parse_scope(value: object) -> ScopeName:
@@ -209,6 +218,16 @@ SHELL: Setting[bool] = Setting(
 CLEAR: Setting[bool] = Setting(
     "clear", parse_bool, False, "Clear the terminal before each restart.", kind="switch"
 )
+TTY: Setting[TtyMode] = Setting(
+    "tty",
+    parse_tty,
+    "auto",
+    "auto: when watchreload runs in the foreground of a terminal, lend it to the command as a "
+    "shell does (input(), pdb and Ctrl-C reach the command; Ctrl-C ends both); never: the "
+    "terminal stays with watchreload.",
+    kind="choice",
+    choices=TTY_MODES,
+)
 # The child agent (watchreload/agent/): what a Python command imports, where it listens.
 AGENT: Setting[bool] = Setting(
     "agent",
@@ -251,6 +270,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     WATCHMAN_TIMEOUT,
     SHELL,
     CLEAR,
+    TTY,
     AGENT,
     SCOPE,
     KEEP_INNER_RELOADER,

@@ -18,28 +18,31 @@ watchreload must still end on one Ctrl-C when the child catches SIGINT and exits
 runserver). "The child died of SIGINT" (Cracauer's wait-and-cooperative-exit) misses exactly that
 child; a shell can use it only because it shares the group and sees the SIGINT itself. Nothing else
 records a VINTR: the line discipline consumes the character and /proc shows only pending signals.
-So watchreload puts a *witness* in the child's group before handing the terminal over: a `/bin/sh`
-(1 ms, 2 MB) that never touches the terminal, with SIGINT, SIGQUIT and SIGHUP at the defaults exec
-gives them (no window: a Python witness would turn a Ctrl-C during its start-up into an exit status
-1) and the stop signals ignored. Whatever the terminal sends to the foreground group kills it too,
-and its status (-SIGINT) tells `keyboard_signal()` that the keyboard was used, whatever the child
-did. Timing: the terminal signals every member of the group in one pass under the kernel's tasklist
-lock, and no process becomes a reapable zombie before that pass ends (exit_notify takes the lock
-for writing); so once the child's exit is seen, the witness has the signal pending, and
-`keyboard_signal(settle_s)` waits for it only when /proc shows a signal pending (elsewhere it waits
-up to settle_s).
+So the child's group holds a *witness* (`GroupWitness`), started right after the child and so
+before the terminal is handed over: a `/bin/sh` (1 ms, 2 MB) that never touches the terminal, with
+SIGINT, SIGQUIT and SIGHUP at the defaults exec gives them (no window: a Python witness would turn a
+Ctrl-C during its start-up into an exit status 1) and the stop signals ignored. Whatever the
+terminal sends to the foreground group kills it too, and its status (-SIGINT) tells `signalled()`
+that the keyboard was used, whatever the child did. Timing: the terminal signals every member of
+the group in one pass under the kernel's tasklist lock, and no process becomes a reapable zombie
+before that pass ends (exit_notify takes the lock for writing); so once the child's exit is seen,
+the witness has the signal pending, and `signalled(settle_s)` waits for it only when /proc shows a
+signal pending (elsewhere it waits up to settle_s).
 
-The witness also reads a pipe whose only writer is watchreload. When watchreload dies, even by
-SIGKILL, the read sees EOF and the witness SIGKILLs the whole group, so no grandchild outlives
-watchreload (on macOS too). `pdeathsig_argv` adds the Linux parent-death signal on the child
-itself, with or without a terminal.
+**Parent death.** The witness also reads a pipe whose only writer is watchreload. When watchreload
+dies, even by SIGKILL, the read sees EOF and the witness SIGKILLs the whole group, grandchildren
+included, on every POSIX system (no PR_SET_PDEATHSIG, which is Linux only and would cost an exec
+wrapper on every restart). So the witness guards the group on a terminal and off it: it belongs to
+the child (process.ChildProcess with `guard`), lives as long as the group does, and is stopped
+before watchreload signals the group itself. Its limit is that of any group kill: a process that
+leaves the group (`setsid`, `setpgid`) escapes it.
 
 Limits: the witness sees what is sent to the whole group, so a command that moves its own job to
-another group (an interactive shell as the command) takes Ctrl-C with it, unseen; between
-`disarm()` and `take_back()` (a restart's grace period) a Ctrl-C reaches only the dying child;
-Ctrl-C at a pdb prompt ends watchreload too, as the rule says. Call everything from the thread
-that spawns the child (the main thread): the SIGTTOU block is per thread, and the parent-death
-signal fires when the spawning *thread* ends.
+another group (an interactive shell as the command) takes Ctrl-C with it, unseen; between the
+witness's stop and `take_back()` (a restart's grace period) a Ctrl-C reaches only the dying child;
+Ctrl-C at a pdb prompt ends watchreload too, as the rule says (pdb survives the key: the
+supervisor stops it once the stop timeout has passed). Call everything from the thread
+that spawns the child (the main thread): the SIGTTOU block is per thread.
 """
 
 from __future__ import annotations
@@ -50,9 +53,8 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import termios
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,37 +68,9 @@ KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed witness
 # SIGKILLs its process group, the child's.
 _WITNESS = ["/bin/sh", "-c", "trap '' TSTP TTIN TTOU; read -r line; kill -KILL 0"]
 
-# Exec wrapper: PR_SET_PDEATHSIG (1) = SIGKILL, then exec the command in the same process. If the
-# parent died before prctl took effect, getppid() is no longer the expected parent: die now.
-_PDEATHSIG_CODE = """\
-import ctypes, os, signal, sys
-if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:
-    sys.stderr.write("watchreload: PR_SET_PDEATHSIG: %s\\n" % os.strerror(ctypes.get_errno()))
-if os.getppid() != int(sys.argv[1]):
-    os.kill(os.getpid(), signal.SIGKILL)
-try:
-    os.execvp(sys.argv[2], sys.argv[2:])
-except OSError as exc:
-    sys.stderr.write("watchreload: cannot run %r: %s\\n" % (sys.argv[2], exc.strerror))
-    os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
-"""
-
-
-def pdeathsig_argv(argv: Sequence[str], parent_pid: int | None = None) -> list[str]:
-    """`argv` run so that it gets SIGKILL when its parent thread ends (Linux; unchanged elsewhere).
-
-    `python -I -S -c` sets PR_SET_PDEATHSIG through ctypes and execs `argv` in the same process
-    (same pid and group), without `preexec_fn` (unsafe with threads); 127/126 when `argv[0]`
-    cannot be run. Elsewhere only a GroupWitness kills the group when watchreload dies.
-    """
-    if not sys.platform.startswith("linux") or not sys.executable:
-        return list(argv)
-    parent = os.getpid() if parent_pid is None else parent_pid
-    return [sys.executable, "-I", "-S", "-c", _PDEATHSIG_CODE, str(parent), *argv]
-
 
 @contextlib.contextmanager
-def _sigttou_blocked() -> Iterator[None]:
+def sigttou_blocked() -> Iterator[None]:
     """Block SIGTTOU in this thread: tcsetpgrp/tcsetattr from the background then just work."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
     try:
@@ -192,7 +166,11 @@ def terminal_gone(fd: int) -> bool:
 
 
 class GroupWitness:
-    """The witness (see above) in group `pgid`; off a terminal too: it kills the group at EOF."""
+    """The witness (see above) in group `pgid`, on a terminal or off it: at EOF it kills the group.
+
+    Start it right after the group's leader, before the terminal is handed over; stop it before
+    signalling the group yourself (its death would read as a keyboard signal).
+    """
 
     def __init__(self, pgid: int) -> None:
         self.pgid = pgid
@@ -214,13 +192,13 @@ class GroupWitness:
             os.close(read_end)
 
     def signalled(self, settle_s: float = 0.0) -> int | None:
-        """The signal that killed the witness (sent to the group), or None.
+        """The signal that killed the witness (sent to the group), or None; it looks at once.
 
         Pass settle_s once the child has exited: a signal already pending for the witness is then
         waited for, up to settle_s.
         """
         process = self._process
-        if process is not None and settle_s > 0 and process.poll() is None:
+        if process is not None and process.poll() is None and settle_s > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 if _signal_pending(process.pid):
                     process.wait(settle_s)
@@ -252,7 +230,6 @@ class ForegroundTerminal:
         self._saved: list[Any] | None = None
         self._child_modes: list[Any] | None = None
         self._pgid: int | None = None
-        self._witness: GroupWitness | None = None
 
     @classmethod
     def detect(cls, stdin_fd: int = 0) -> ForegroundTerminal | None:
@@ -281,8 +258,7 @@ class ForegroundTerminal:
         self._saved = termios.tcgetattr(self.fd)
 
     def close(self) -> None:
-        """At exit: stop the witness, close /dev/tty (call take_back first)."""
-        self.disarm()
+        """At exit: close /dev/tty (call take_back first)."""
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
@@ -291,17 +267,14 @@ class ForegroundTerminal:
     def hand_to(self, pgid: int) -> bool:
         """Put the child's group in front and continue it; False when we are not in front.
 
-        The first call for a child also starts the witness in its group (before the hand-over,
-        so that no Ctrl-C can reach the group unseen).
+        Start the group's GroupWitness first, so that no Ctrl-C can reach the group unseen.
         """
         if self._pgid != pgid:
-            self.disarm()
             self._pgid, self._child_modes = pgid, None
-            self._witness = GroupWitness(pgid)
         if not self._may_take(pgid):
             return False
         try:
-            with _sigttou_blocked():
+            with sigttou_blocked():
                 if self._child_modes is not None:
                     termios.tcsetattr(self.fd, termios.TCSADRAIN, self._child_modes)
                 os.tcsetpgrp(self.fd, pgid)
@@ -316,9 +289,8 @@ class ForegroundTerminal:
 
         Pass flush_input=True when watchreload stopped the child: the keys typed for it (for a
         dead pdb) are dropped. Does nothing when the terminal is gone or someone else (the shell,
-        after `bg`) is in front. Stops the witness first.
+        after `bg`) is in front.
         """
-        self.disarm()
         pgid, self._pgid, self._child_modes = self._pgid, None, None
         if not self._may_take(pgid):
             return
@@ -330,7 +302,7 @@ class ForegroundTerminal:
             logger.debug("could not take the terminal back: %s", exc)
 
     def _take(self) -> None:
-        with _sigttou_blocked():
+        with sigttou_blocked():
             os.tcsetpgrp(self.fd, os.getpgrp())
             if self._saved is not None:
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
@@ -384,15 +356,6 @@ class ForegroundTerminal:
         # Continued: by `fg` (we are in front again) or `bg` (we are not).
         if not self.hand_to(pgid):
             _signal_group(pgid, signal.SIGCONT)
-
-    def keyboard_signal(self, settle_s: float = 0.0) -> int | None:
-        """What the terminal sent the child's group (SIGINT...) or None; see GroupWitness."""
-        return None if self._witness is None else self._witness.signalled(settle_s)
-
-    def disarm(self) -> None:
-        """Stop the witness; call before signalling the child's group yourself."""
-        if self._witness is not None:
-            self._witness.stop()
 
     def hung_up(self) -> bool:
         """True after a hang-up of the terminal, False while it is there (a `kill -HUP`)."""

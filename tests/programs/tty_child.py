@@ -1,10 +1,11 @@
-"""A child for tests/test_terminal.py: one terminal behaviour per mode, with marker lines.
+"""A child for tests/test_terminal.py and tests/test_tty_cli.py: one terminal behaviour per mode.
 
-Modes: input (reads a line: NAME? / GOT <line>), breakpoint (pdb, then AFTER), raw and noecho (leave
-the terminal so and exit 0), raw-then-input (raw and waits the first time, input after: it marks
-./raw-once), catch-int (catches Ctrl-C and exits 0, as Django's runserver does),
-wait (SIGINT at its default), ignore-hup (ignores SIGHUP and waits), grandchild (starts a
-grandchild in its group and waits).
+Modes, each with marker lines: input (reads a line: NAME? / GOT <line>), breakpoint (pdb, then
+AFTER), breakpoint-wait (the same, then marks ./waiting and waits: after `c` pdb's SIGINT handler
+makes Ctrl-C break into pdb again, so the child survives it), raw and noecho (leave the terminal
+so and exit 0), raw-then-input (raw and waits the first time, input after: it marks ./raw-once),
+catch-int (catches Ctrl-C and exits 0, as Django's runserver does), wait (SIGINT at its default),
+ignore-hup (ignores SIGHUP and waits), grandchild (starts a grandchild in its group and waits).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def main() -> None:
         value = 6
         breakpoint()
         print("AFTER", value, flush=True)
+    elif mode == "breakpoint-wait":
+        value = 7
+        breakpoint()
+        print("AFTER", value, flush=True)
+        open("waiting", "w").close()  # print() has returned: a Ctrl-C now cannot re-enter it
+        wait_forever()
     elif mode == "raw":
         tty.setraw(0)
         print("LEFT-RAW", flush=True)

@@ -2,12 +2,13 @@
 
     tty_driver.py [--lazy] -- COMMAND...
 
-Runs COMMAND in a process group of its own (wrapped by pdeathsig_argv), lends it the terminal when
-there is one and prints `DRIVER ...` lines. When the child exits by itself, the driver exits with
-its status. A keyboard signal that reached the child's group ends the driver too (with the
-child's status). SIGHUP restarts the child, unless the terminal hung up: then the driver stops the
-child and exits 129. With --lazy the terminal is given only when the child stops on SIGTTIN; with
---no-waitid the driver runs without os.waitid, as on macOS.
+Runs COMMAND in a process group of its own with a GroupWitness in it (which kills the group when
+the driver dies), lends it the terminal when there is one and prints `DRIVER ...` lines. When the
+child exits by itself, the driver exits with its status. A keyboard signal that reached the
+child's group ends the driver too (with the child's status). SIGHUP restarts the child, unless the
+terminal hung up: then the driver stops the child and exits 129. With --lazy the terminal is given
+only when the child stops on SIGTTIN; with --no-waitid the driver runs without os.waitid, as on
+macOS.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import time
 from types import FrameType
 
-from watchreload.terminal import ForegroundTerminal, pdeathsig_argv
+from watchreload.terminal import ForegroundTerminal, GroupWitness
 
 POLL_S = 0.02
 hangups: list[int] = []
@@ -46,10 +47,11 @@ def signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def stop(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) -> int:
+def stop(
+    child: subprocess.Popen[bytes], witness: GroupWitness, terminal: ForegroundTerminal | None
+) -> int:
     """Stop the child's group: SIGTERM, then SIGKILL after 5 s; the terminal back, input dropped."""
-    if terminal is not None:
-        terminal.disarm()
+    witness.stop()
     signal_group(child.pid, signal.SIGTERM)
     signal_group(child.pid, signal.SIGCONT)
     try:
@@ -63,7 +65,9 @@ def stop(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) ->
     return child.returncode
 
 
-def watch(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) -> str:
+def watch(
+    child: subprocess.Popen[bytes], witness: GroupWitness, terminal: ForegroundTerminal | None
+) -> str:
     """Until something happens: 'exit', 'keyboard', 'restart' or 'hangup'."""
     while True:
         if hangups:
@@ -73,7 +77,7 @@ def watch(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) -
             stopped = terminal.follow_stop(child)
             if stopped is not None:
                 say(f"child stopped by {signal.Signals(stopped).name}; resumed")
-            if terminal.keyboard_signal() is not None:
+            if witness.signalled() is not None:
                 return "keyboard"
         if child.poll() is not None:
             return "exit"
@@ -82,26 +86,28 @@ def watch(child: subprocess.Popen[bytes], terminal: ForegroundTerminal | None) -
 
 def run(command: list[str], terminal: ForegroundTerminal | None, lazy: bool) -> int:
     while True:
-        child = subprocess.Popen(pdeathsig_argv(command), process_group=0)
+        child = subprocess.Popen(command, process_group=0)
+        witness = GroupWitness(child.pid)  # before the hand-over: no Ctrl-C reaches it unseen
         say(f"child={child.pid}")
         if terminal is not None and not lazy:
             terminal.hand_to(child.pid)
-        what = watch(child, terminal)
+        what = watch(child, witness, terminal)
         if what == "restart":
             say("restart")
-            stop(child, terminal)
+            stop(child, witness, terminal)
             continue
         if what == "hangup":
             say("hangup")
-            stop(child, terminal)
+            stop(child, witness, terminal)
             return 129
         if what == "keyboard":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(5)  # the child got the same signal: let it end by itself first
-            returncode = stop(child, terminal)
+            returncode = stop(child, witness, terminal)
         else:
             returncode = child.returncode
-        key = terminal.keyboard_signal(settle_s=1.0) if terminal is not None else None
+        key = witness.signalled(settle_s=1.0) if terminal is not None else None
+        witness.stop()
         if terminal is not None:
             terminal.take_back(flush_input=False)
         say(f"exit rc={returncode} key={signal.Signals(key).name if key else None}")

@@ -1,0 +1,135 @@
+"""A child forked by the template, with `ChildProcess`'s contract: `pid`, `poll()`, `wait()`,
+`running()`, `send_signal()`, `stopped_by()`, `stop(signal, timeout_s)`.
+
+It is the template's child: its returncode arrives from the template (`Reports.statuses`), and
+the supervisor signals its process group directly. A stop sends the stop signal and SIGCONT to
+the group, waits up to the stop timeout, sends SIGKILL, and waits again, boundedly, as
+`ChildProcess.stop` does. If the template has died, the child is reaped here when this process
+adopted it (a child subreaper); otherwise its status is lost, said once, and reported as SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from watchreload.process import KILL_WAIT_S, STOP_POLL_S, STOP_TIMEOUT_S, group_alive, signal_name
+
+logger = logging.getLogger(__name__)
+
+
+class Reports(Protocol):
+    """What a ForkedChild needs of its Template."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def statuses(self) -> dict[int, int]: ...
+
+    @property
+    def stops(self) -> dict[int, int | None]: ...
+
+    def pump(self, timeout_s: float = 0.0) -> None: ...
+
+
+def _never() -> bool:
+    return False
+
+
+class ForkedChild:
+    """A child forked by the template, with `ChildProcess`'s contract (always its own group)."""
+
+    def __init__(self, template: Reports, pid: int, name: str) -> None:
+        self.template = template
+        self.pid = pid
+        self.name = name
+        self.own_group = True
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The child's returncode once it has exited (its group may live on), else None."""
+        if self.returncode is None:
+            self.template.pump(0)
+            self.returncode = self.template.statuses.pop(self.pid, None)
+        if self.returncode is None and self.template.state == "gone":
+            self.returncode = self._adopted_status()
+        return self.returncode
+
+    def _adopted_status(self) -> int | None:
+        """With the template gone: reap the child if we adopted it (subreaper), or give up."""
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            if group_alive(self.pid):
+                return None
+            logger.warning("%s: its exit status was lost with the template", self.name)
+            return -int(signal.SIGKILL)
+        if pid == 0:
+            return None
+        return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def stopped_by(self) -> int | None:
+        """The signal (SIGTSTP, SIGTTIN...) that holds the child stopped now, if any."""
+        self.template.pump(0)
+        if self.poll() is not None:
+            return None
+        return self.template.stops.get(self.pid)
+
+    def wait(self, timeout_s: float | None = None) -> int:
+        """Wait for the child itself; raise subprocess.TimeoutExpired after `timeout_s`."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.poll() is None:
+            left = STOP_POLL_S if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(self.name, timeout_s or 0)
+            self.template.pump(min(left, STOP_POLL_S * 5))
+        assert self.returncode is not None
+        return self.returncode
+
+    def running(self) -> bool:
+        return self.poll() is None or group_alive(self.pid)
+
+    def send_signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def stop(
+        self,
+        signum: int | None,
+        timeout_s: float = STOP_TIMEOUT_S,
+        hurry: Callable[[], bool] = _never,
+    ) -> int | None:
+        """As `ChildProcess.stop`: signal the group, wait, SIGKILL, wait; None if it survived."""
+        if self.running():
+            if signum is not None:
+                self.send_signal(signum)
+                self.send_signal(signal.SIGCONT)
+            hurried = self._wait_until_gone(timeout_s, hurry)
+            if self.running():
+                after = "" if signum is None or hurried else f" of {signal_name(signum)}"
+                logger.info("%s did not stop%s; sending SIGKILL", self.name, after)
+                self.send_signal(signal.SIGKILL)
+                self._wait_until_gone(KILL_WAIT_S, _never)
+        try:
+            return self.wait(KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("pid %d survived SIGKILL; giving up on it", self.pid)
+            return None
+
+    def _wait_until_gone(self, timeout_s: float, hurry: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + timeout_s
+        try:
+            while self.running() and time.monotonic() < deadline:
+                if hurry():
+                    return True
+                self.template.pump(STOP_POLL_S)
+        except KeyboardInterrupt:
+            return True
+        return False
