@@ -61,9 +61,18 @@ def test_purge_removes_what_slipped_in_empty_namespace_packages_too(on_path: Pat
     (on_path / "mysite").mkdir()  # a directory named like a package: an empty namespace package
     (on_path / "nsdir").mkdir()
     (on_path / "nsdir" / "inner.py").write_text("")
+    saved = dict(sys.modules)  # before the test's own imports
     for name in ("slipped", "mysite", "nsdir.inner"):
         importlib.import_module(name)
     gone = purge(Origins(stable_roots(), [str(on_path)]))
+    # Everything outside the stable roots went, this checkout's watchreload and tests too: put
+    # back what was there before, or later tests would see second copies of their classes.
+    for name in gone:
+        if name in saved:
+            sys.modules[name] = saved[name]
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, saved[name])
     assert {"slipped", "mysite", "nsdir", "nsdir.inner"} <= set(gone)
     assert not {"slipped", "mysite", "nsdir", "nsdir.inner"} & set(sys.modules)
     assert "json" not in gone
