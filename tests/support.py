@@ -164,8 +164,10 @@ class WatchmanDaemon:
             raise RuntimeError(f"watchman exited; its log:\n{self.log()}")
         if not self.sockname.exists():
             return False
+        # --no-local: Watchman 4.9 answers `version` from the client itself when no daemon
+        # listens; this asks the daemon.
         result = subprocess.run(
-            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "version"],
+            ["watchman", f"--sockname={self.sockname}", "--no-spawn", "--no-local", "version"],
             capture_output=True,
             timeout=10,
             check=False,
@@ -184,19 +186,43 @@ class WatchmanDaemon:
                 self.process.wait(10)
         self.process = None
 
-    def kill(self) -> None:
-        """Kill the daemon abruptly, as a crash would."""
+    def kill(self, *, keep_socket: bool = False) -> None:
+        """Kill the daemon abruptly, as a crash would (`kill -9` leaves its socket file behind:
+        `keep_socket`)."""
         if self.process is not None:
             self.process.kill()
             self.process.wait(10)
             self.process = None
-        self.sockname.unlink(missing_ok=True)
+        if not keep_socket:
+            self.sockname.unlink(missing_ok=True)
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
 
 StartWatchman = Callable[..., WatchmanReloader]
+
+
+def make_tree(root: Path, files: int, per_directory: int = 1000, distinct: int = 100) -> list[Path]:
+    """Write `files` small .py files under `root`, `per_directory` to a directory; return their
+    paths. The first `distinct` are files of their own, edit only those: the others are hard
+    links to their directory's `_template.txt` (which no .py glob matches), because creating
+    100,000 files takes a minute on a busy machine and linking them a few seconds."""
+    paths = []
+    template = root
+    for i in range(files):
+        directory = root / f"d{i // per_directory:04d}"
+        if i % per_directory == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+            template = directory / "_template.txt"
+            template.write_text("N = 0\n")
+        path = directory / f"m{i % per_directory:04d}.py"
+        if i < distinct:
+            path.write_text(f"N = {i}\n")
+        else:
+            os.link(template, path)
+        paths.append(path)
+    return paths
 
 
 def collect(

@@ -148,3 +148,43 @@ def test_refresh_applies_edited_rules(tmp_path: Path, edit: str) -> None:
     assert rules.refresh()
     assert rules.ignores(target) is (edit != "remove")
     assert rules.ignores(target) is bool(git_ignored(repo, ["src/tools/gen.py"]))
+
+
+def test_outer_ignore_files_are_those_above_a_directory_and_info_exclude(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    rules = GitIgnoreRules()
+    assert rules.outer_ignore_files(repo / "src" / "deep") == [
+        repo / "src" / ".gitignore",
+        repo / ".gitignore",
+        repo / ".git" / "info" / "exclude",
+    ]
+    assert rules.outer_ignore_files(repo) == [repo / ".git" / "info" / "exclude"]
+    assert rules.outer_ignore_files(tmp_path) == []
+
+
+def test_generation_counts_refreshes_that_changed_rules(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    rules = GitIgnoreRules()
+    assert rules.ignores(repo / "x.log")
+    assert rules.generation == 0 and not rules.refresh()
+    (repo / ".gitignore").write_text("build/\n")
+    assert rules.refresh() and rules.generation == 1
+    assert not rules.ignores(repo / "x.log")
+    assert rules.is_ignore_file(repo / ".git" / "info" / "exclude")
+    assert rules.is_ignore_file(repo / "src" / ".gitignore")
+    assert not rules.is_ignore_file(repo / "app.py")
+
+
+def test_refresh_reads_a_new_ignore_file_a_watcher_saw(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    rules = GitIgnoreRules()
+    fresh = repo / "fresh"
+    fresh.mkdir()
+    assert not rules.refresh([fresh / ".gitignore"])  # not there yet: nothing changed
+    (fresh / ".gitignore").write_text("*.tmp\n")
+    assert rules.refresh([fresh / ".gitignore"])
+    assert rules.ignores(fresh / "x.tmp")
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    (outside / ".gitignore").write_text("*.tmp\n")
+    assert not rules.refresh([outside / ".gitignore"])  # no work tree: no rules

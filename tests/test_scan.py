@@ -179,3 +179,54 @@ def test_spec_scanner_warns_once_per_unreadable_directory(lockable_tmp: Path) ->
     assert result["warnings"] == [
         f"cannot read {lockable_tmp / 'locked'} (Permission denied); watching the rest"
     ]
+
+
+def _git_repo(root: Path, rules: str, files: list[str]) -> Path:
+    _make_tree(root, files)
+    (root / ".git" / "info").mkdir(parents=True)
+    (root / ".gitignore").write_text(rules)
+    return root
+
+
+def test_scan_prunes_git_ignored_directories_and_reports_the_rule_files(tmp_path: Path) -> None:
+    from watchreload.gitignore import GitIgnoreRules
+
+    repo = _git_repo(
+        tmp_path / "repo",
+        "build/\n/gen\n*_pb2.py\n",
+        [
+            "app.py",
+            "build/lib/app.py",
+            "gen/api.py",
+            "src/gen/api.py",
+            "api_pb2.py",
+            "src/.gitignore",
+        ],
+    )
+    rules = GitIgnoreRules()
+    found = {
+        Path(p).relative_to(repo).as_posix()
+        for p in scan_files(repo, ["**/*.py"], IgnoreMatcher(), gitignore=rules)
+    }
+    # Directories are pruned; a file-level rule is left to the reloader's filter (one pattern
+    # match per change instead of one per file per scan); every .gitignore is reported.
+    assert found == {"app.py", "src/gen/api.py", "api_pb2.py", ".gitignore", "src/.gitignore"}
+    without = {
+        Path(p).relative_to(repo).as_posix() for p in scan_files(repo, ["**/*.py"], IgnoreMatcher())
+    }
+    assert {"build/lib/app.py", "gen/api.py"} <= without and ".gitignore" not in without
+
+
+def test_spec_scanner_watches_the_ignore_files_above_a_root(tmp_path: Path) -> None:
+    repo = _git_repo(tmp_path / "repo", "*.log\n", ["src/app.py"])
+    (repo / ".git" / "info" / "exclude").write_text("scratch/\n")
+    spec = WatchSpec.build([repo / "src"])
+    snapshot = SpecScanner(lambda: spec).snapshot()
+    assert set(snapshot) == {
+        os.fspath(repo / "src" / "app.py"),
+        os.fspath(repo / ".gitignore"),
+        os.fspath(repo / ".git" / "info" / "exclude"),
+    }
+    assert set(
+        SpecScanner(lambda: WatchSpec.build([repo / "src"], gitignore=False)).snapshot()
+    ) == {os.fspath(repo / "src" / "app.py")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from watchreload.errors import ConfigError
@@ -9,6 +11,7 @@ from watchreload.spec import (
     DEFAULT_IGNORE_PATTERNS,
     GlobToken,
     IgnoreMatcher,
+    WatchSpec,
     compile_glob,
     glob_matches,
     tokenize_glob,
@@ -119,3 +122,28 @@ def test_the_tokenizer_rejects_what_compile_glob_rejects(pattern: str) -> None:
         tokenize_glob(pattern)
     with pytest.raises(ConfigError, match="glob"):
         compile_glob(pattern)
+
+
+def test_git_ignore_rules_win_over_globs_and_extra_files_win_over_rules(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".gitignore").write_text("build/\n*_pb2.py\n")
+    generated, imported = repo / "build" / "lib" / "app.py", repo / "build" / "mod.py"
+    spec = WatchSpec.build([repo], extra_files=[imported])
+    assert spec.matches(repo / "app.py")
+    assert not spec.matches(generated)
+    assert not spec.matches(repo / "api_pb2.py")
+    assert spec.matches(imported)  # watched by name: wins over every rule
+    assert spec.matches(repo / ".gitignore")  # the rules are watched whatever the globs
+    assert not spec.matches(repo / "build" / ".gitignore")  # git does not read it
+    off = WatchSpec.build([repo], gitignore=False)
+    assert off.matches(generated) and off.matches(repo / "api_pb2.py")
+    assert not off.matches(repo / ".gitignore")
+    assert off == WatchSpec.build([repo], gitignore=True)  # the rules are a cache, not the spec
+
+
+def test_outside_a_git_work_tree_the_rules_change_nothing(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / ".gitignore").write_text("*.py\n")
+    assert WatchSpec.build([plain]).matches(plain / "app.py")

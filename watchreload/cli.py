@@ -39,7 +39,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -49,6 +49,7 @@ from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
 from watchreload.process import watching
+from watchreload.progress import ProgressHandler
 from watchreload.reloaders import get_reloader
 from watchreload.settings import SETTINGS, Setting
 from watchreload.supervisor import Supervisor
@@ -104,16 +105,21 @@ class _Formatter(logging.Formatter):
         return f"watchreload: {message}"
 
 
-class _TerminalHandler(logging.StreamHandler[TextIO]):
+class _TerminalHandler(ProgressHandler):
     """stderr, which may be a terminal lent to the child, or one that has hung up.
 
     A line is written with SIGTTOU blocked (with `stty tostop`, a write from the background would
-    stop watchreload), and dropped when the write fails (EIO after a hang-up).
+    stop watchreload), and dropped when the write fails (EIO after a hang-up). Progress lines are
+    rewritten in place on a terminal (progress.py).
     """
 
     def emit(self, record: logging.LogRecord) -> None:
         with sigttou_blocked():
             super().emit(record)
+
+    def close(self) -> None:
+        with sigttou_blocked():
+            super().close()
 
     def handleError(self, record: logging.LogRecord) -> None:
         if isinstance(sys.exc_info()[1], OSError):
@@ -136,6 +142,7 @@ def logging_to_stderr(verbosity: int) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+        handler.close()
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
 
@@ -167,6 +174,7 @@ def _supervise(config: Config, mode: CommandMode) -> int:
         watchman_timeout_s=config.watchman_timeout_s,
         roots=config.roots,
         ignore_patterns=config.ignore_patterns,
+        gitignore=config.gitignore,
         watch_modules=False,
         debounce_ms=config.debounce_ms,
         debounce_max_ms=config.debounce_max_ms,

@@ -28,6 +28,7 @@ from watchreload.settings import (
     CLEAR,
     DEBOUNCE,
     DEBOUNCE_MAX,
+    GITIGNORE,
     GLOB,
     KEEP_INNER_RELOADER,
     POLL_INTERVAL,
@@ -55,6 +56,7 @@ class Config:
     roots: tuple[Path, ...]
     include_globs: tuple[str, ...]
     ignore_patterns: tuple[str, ...]
+    gitignore: bool
     backend: BackendName
     debounce_ms: float
     debounce_max_ms: float
@@ -114,6 +116,7 @@ def load_config(
         roots=_roots(settings),
         include_globs=settings.get(GLOB),
         ignore_patterns=ignore_patterns,
+        gitignore=settings.get(GITIGNORE),
         backend=settings.get(BACKEND),
         debounce_ms=settings.get(DEBOUNCE),
         debounce_max_ms=settings.get(DEBOUNCE_MAX),

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import NamedTuple, Protocol
 
 from watchreload.errors import CommandNotExecutable, CommandNotFound
+from watchreload.progress import progress
 from watchreload.terminal import GroupWitness
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ STOP_TIMEOUT_S = 5.0  # from the stop signal to SIGKILL
 KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed child or group before giving up on it
 STOP_POLL_S = 0.02  # how often a stop looks at the child, and whether it is asked to hurry
 READY_TIMEOUT_S = 30.0  # start the program anyway if the watcher is not live by then
+WAIT_REPORT_AFTER_S = 1.0  # say what the watcher is waiting for once the wait is this long
+WAIT_REPORT_EVERY_S = 1.0  # and update that line (in place on a terminal) this often
 WATCHER_JOIN_TIMEOUT_S = 2.0  # how long to wait for the watcher thread once it is asked to stop
 
 PROC = "/proc"
@@ -379,13 +382,21 @@ def signals_handled(handlers: Mapping[int, Callable[[int], None]]) -> Iterator[N
 
 
 class Watcher(Protocol):
-    """What `watching()` needs of a reloader."""
+    """What `watching()` needs of a reloader.
+
+    A watcher may also say what it is waiting for while it gets ready, as a `waiting_for` string
+    ("Watchman's first crawl of /repo (once per daemon)"; "" when nothing in particular): the
+    backends do, BaseReloader does not declare it.
+    """
 
     @property
     def name(self) -> str: ...
 
     @property
     def error(self) -> BaseException | None: ...
+
+    @property
+    def should_stop(self) -> bool: ...
 
     def start(self) -> None: ...
 
@@ -406,14 +417,41 @@ def watching(watcher: Watcher, starting: str) -> Iterator[None]:
     """
     watcher.start()
     try:
-        if not watcher.wait_until_ready(READY_TIMEOUT_S) and watcher.error is None:
+        _wait_until_ready(watcher, starting)
+        yield
+    finally:
+        watcher.stop()
+        watcher.join(WATCHER_JOIN_TIMEOUT_S)
+
+
+def _wait_until_ready(watcher: Watcher, starting: str) -> None:
+    """Wait for the watcher; past WAIT_REPORT_AFTER_S say what for, as a progress record that
+    the CLI rewrites in place each second, and then how long it took."""
+    started = time.monotonic()
+    deadline = started + READY_TIMEOUT_S
+    next_report = started + WAIT_REPORT_AFTER_S
+    reported = False
+    while True:
+        step = max(0.0, min(deadline, next_report) - time.monotonic())
+        if watcher.wait_until_ready(step):
+            break
+        now = time.monotonic()
+        if watcher.error is not None or watcher.should_stop:
+            return  # whoever reads its batches reports the failure
+        if now >= deadline:
             logger.warning(
                 "the %s watcher is still not ready after %gs; starting %s anyway",
                 watcher.name,
                 READY_TIMEOUT_S,
                 starting,
             )
-        yield
-    finally:
-        watcher.stop()
-        watcher.join(WATCHER_JOIN_TIMEOUT_S)
+            return
+        if now >= next_report:
+            what = getattr(watcher, "waiting_for", "") or f"the {watcher.name} watcher"
+            logger.info(
+                "waiting for %s; %.0f s so far", what, now - started, extra=progress("watching")
+            )
+            reported = True
+            next_report = now + WAIT_REPORT_EVERY_S
+    if reported:
+        logger.info("watching after %.1f s; starting %s", time.monotonic() - started, starting)

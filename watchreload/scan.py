@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from watchreload.changes import Change
+from watchreload.gitignore import IGNORE_FILE_NAME, GitIgnoreRules
 from watchreload.spec import IgnoreMatcher, WatchSpec, compile_glob
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def scan_files(
     globs: Iterable[str],
     ignore: IgnoreMatcher,
     on_error: ScanErrorHandler = log_scan_error,
+    gitignore: GitIgnoreRules | None = None,
 ) -> dict[str, Signature]:
     """Map each file under `root` that matches a glob to its `(mtime_ns, size, inode)`.
 
@@ -67,6 +69,11 @@ def scan_files(
     relative to that descriptor, so the kernel resolves one name per file instead of a whole path;
     ignored names are mostly decided without a regular expression (IgnoreMatcher.ignores_name); and
     the relative path is built only when a glob or ignore pattern needs it.
+
+    With `gitignore`, directories that git ignores are not descended (their verdicts are cached
+    until the rules change), and every `.gitignore` found is reported whatever the globs. Files
+    that a rule ignores by their own name are still reported: deciding that costs a pattern match
+    per file per scan, so the reloader filters the changes instead (BaseReloader).
     """
     suffixes = literal_suffixes(globs)
     filters = _Filters(
@@ -74,6 +81,7 @@ def scan_files(
         match=None if suffixes else combined_glob_regex(globs).fullmatch,
         ignores_name=ignore.ignores_name,
         path_ignored=ignore.path_regex.fullmatch if ignore.path_regex else None,
+        gitignore=gitignore,
     )
     files: dict[str, Signature] = {}
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]  # (directory, its relative path + "/")
@@ -98,6 +106,7 @@ class _Filters(NamedTuple):
     match: Callable[[str], re.Match[str] | None] | None
     ignores_name: Callable[[str], bool]
     path_ignored: Callable[[str], re.Match[str] | None] | None
+    gitignore: GitIgnoreRules | None
 
 
 def _scan_directory(
@@ -110,7 +119,7 @@ def _scan_directory(
     on_error: ScanErrorHandler,
 ) -> None:
     """Add the matching files of one open directory to `files`, its subdirectories to `stack`."""
-    suffixes, match, ignores_name, path_ignored = filters
+    suffixes, match, ignores_name, path_ignored, gitignore = filters
     prefix = directory.rstrip("/") + "/"
     with os.scandir(fd) as entries:
         for entry in entries:
@@ -122,12 +131,15 @@ def _scan_directory(
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append((prefix + name, relative_dir + name + "/"))
+                    if gitignore is None or not gitignore.ignores(prefix + name, is_dir=True):
+                        stack.append((prefix + name, relative_dir + name + "/"))
                     continue
                 if suffixes is not None:
-                    if not name.endswith(suffixes):
-                        continue
-                elif match is not None and match(relative) is None:
+                    wanted = name.endswith(suffixes)
+                else:
+                    wanted = match is None or match(relative) is not None
+                # The rules themselves are watched whatever the globs.
+                if not wanted and (gitignore is None or name != IGNORE_FILE_NAME):
                     continue
                 st = entry.stat()
             except FileNotFoundError:
@@ -193,7 +205,12 @@ class SpecScanner:
             files[os.fspath(path)] = (st.st_mtime_ns, st.st_size, st.st_ino)
         self.extra_paths = frozenset(files)
         for root, globs in spec.roots.items():
-            files.update(scan_files(root, globs, spec.ignore, self._warn_once))
+            files.update(scan_files(root, globs, spec.ignore, self._warn_once, spec.gitignore))
+            if spec.gitignore is not None:
+                for path in spec.gitignore.outer_ignore_files(root):
+                    signature = signature_of(path)
+                    if signature is not None:
+                        files[os.fspath(path)] = signature
         return files
 
     def _warn_once(self, path: str, error: OSError) -> None:

@@ -147,6 +147,15 @@ DEFAULT_IGNORES: Setting[bool] = Setting(
     kind="switch",
     library=True,
 )
+GITIGNORE: Setting[bool] = Setting(
+    "gitignore",
+    parse_bool,
+    True,
+    "Ignore what the project's git ignore rules ignore ('.gitignore' files, "
+    "'.git/info/exclude'), even where a glob includes it.",
+    kind="switch",
+    library=True,
+)
 BACKEND: Setting[BackendName] = Setting(
     "backend",
     parse_backend,
@@ -261,6 +270,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     GLOB,
     IGNORE,
     DEFAULT_IGNORES,
+    GITIGNORE,
     BACKEND,
     DEBOUNCE,
     DEBOUNCE_MAX,

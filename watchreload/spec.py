@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from watchreload.errors import ConfigError
+from watchreload.gitignore import IGNORE_FILE_NAME, GitIgnoreRules
 
 DEFAULT_INCLUDE_GLOBS: tuple[str, ...] = ("**/*.py",)
 
@@ -245,12 +246,18 @@ class WatchSpec:
     """One description of what to watch, shared by every backend.
 
     `roots` maps each watched directory to its include globs. `extra_files` are watched whatever
-    the globs and ignore patterns say.
+    the globs, ignore patterns and git ignore rules say.
+
+    `gitignore`, when set, holds the project's git ignore rules: a path they ignore is not
+    watched even where a glob includes it, and the `.gitignore` files themselves are watched
+    (outside ignored directories) whatever the globs, so that edits to them take effect. It is a
+    cache of the rule files, not part of what a spec says, so it takes no part in `==`.
     """
 
     roots: dict[Path, frozenset[str]] = field(default_factory=dict)
     extra_files: frozenset[Path] = frozenset()
     ignore: IgnoreMatcher = field(default_factory=IgnoreMatcher)
+    gitignore: GitIgnoreRules | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -259,6 +266,7 @@ class WatchSpec:
         include_globs: Iterable[str] = DEFAULT_INCLUDE_GLOBS,
         ignore_patterns: Iterable[str] = DEFAULT_IGNORE_PATTERNS,
         extra_files: Iterable[str | os.PathLike[str]] = (),
+        gitignore: bool = True,
     ) -> WatchSpec:
         globs = frozenset(include_globs)
         for glob in globs:
@@ -267,6 +275,7 @@ class WatchSpec:
             roots={Path(root).absolute(): globs for root in roots},
             extra_files=frozenset(Path(f).absolute() for f in extra_files),
             ignore=IgnoreMatcher(tuple(ignore_patterns)),
+            gitignore=GitIgnoreRules() if gitignore else None,
         )
 
     def matches(self, path: Path) -> bool:
@@ -280,6 +289,11 @@ class WatchSpec:
                 continue
             if relative == "." or self.ignore.ignores_path(relative):
                 continue
+            rules = self.gitignore
+            if rules is not None and path.name == IGNORE_FILE_NAME:
+                return not rules.ignores(path.parent, is_dir=True)
+            if rules is not None and rules.ignores(path):
+                return False
             if any(glob_matches(g, relative) for g in globs):
                 return True
         return False

@@ -14,13 +14,20 @@ from watchreload.preload.origins import Blocker, Origins, module_name, purge, st
 
 @pytest.fixture
 def on_path(tmp_path: Path) -> Iterator[Path]:
-    """`tmp_path` on sys.path for the test; the modules it brought are dropped after."""
+    """`tmp_path` on sys.path for the test; the modules it brought from there are dropped after.
+
+    Only those: a module of watchreload's first imported during the test must stay, or a later
+    import would make a second copy of its classes (and isinstance() would fail elsewhere).
+    """
     before = set(sys.modules)
     sys.path.insert(0, str(tmp_path))
     yield tmp_path
     sys.path.remove(str(tmp_path))
     for name in set(sys.modules) - before:
-        del sys.modules[name]
+        places = [getattr(sys.modules[name], "__file__", None) or ""]
+        places += list(getattr(sys.modules[name], "__path__", []))
+        if any(str(place).startswith(str(tmp_path)) for place in places):
+            del sys.modules[name]
     importlib.invalidate_caches()
 
 
@@ -61,18 +68,12 @@ def test_purge_removes_what_slipped_in_empty_namespace_packages_too(on_path: Pat
     (on_path / "mysite").mkdir()  # a directory named like a package: an empty namespace package
     (on_path / "nsdir").mkdir()
     (on_path / "nsdir" / "inner.py").write_text("")
-    saved = dict(sys.modules)  # before the test's own imports
+    # What this test process had already (watchreload itself is volatile here: an editable
+    # install) must stay, or later tests would get second copies of watchreload's classes.
+    already = set(sys.modules)
     for name in ("slipped", "mysite", "nsdir.inner"):
         importlib.import_module(name)
-    gone = purge(Origins(stable_roots(), [str(on_path)]))
-    # Everything outside the stable roots went, this checkout's watchreload and tests too: put
-    # back what was there before, or later tests would see second copies of their classes.
-    for name in gone:
-        if name in saved:
-            sys.modules[name] = saved[name]
-            parent, _, child = name.rpartition(".")
-            if parent in sys.modules:
-                setattr(sys.modules[parent], child, saved[name])
+    gone = purge(Origins(stable_roots(), [str(on_path)]), keep=already)
     assert {"slipped", "mysite", "nsdir", "nsdir.inner"} <= set(gone)
     assert not {"slipped", "mysite", "nsdir", "nsdir.inner"} & set(sys.modules)
     assert "json" not in gone

@@ -18,6 +18,7 @@ from watchreload.settings import (
     DEBOUNCE_MAX,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_WATCHMAN_TIMEOUT_S,
+    GITIGNORE,
     POLL_INTERVAL,
     WATCHMAN_TIMEOUT,
     BackendName,
@@ -36,6 +37,8 @@ def _options_from_settings(options: dict[str, Any], settings: Settings) -> dict[
         filled["debounce_max_ms"] = settings.get(DEBOUNCE_MAX)
     if "ignore_patterns" not in filled:
         filled["ignore_patterns"] = settings.ignore_patterns()
+    if "gitignore" not in filled:
+        filled["gitignore"] = settings.get(GITIGNORE)
     return filled
 
 
@@ -50,7 +53,7 @@ def get_reloader(
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
 
     What is not passed (the backend, the intervals, `debounce_ms`, `debounce_max_ms`,
-    `ignore_patterns`) comes from the settings: the `WATCHRELOAD_*` environment, then
+    `ignore_patterns`, `gitignore`) comes from the settings: the `WATCHRELOAD_*` environment, then
     `[tool.watchreload]` of the nearest pyproject.toml, then the default (see the README).
 
     `auto` uses Watchman when it is available and otherwise StatReloader; `reason` says why, for
@@ -58,7 +61,8 @@ def get_reloader(
     is on a file system where file events may not arrive (a Docker Desktop bind mount, NFS; see
     watchreload.mounts).
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
-    `options` go to the reloader (ignore_patterns, watch_modules, debounce_ms, debounce_max_ms).
+    `options` go to the reloader (ignore_patterns, gitignore, watch_modules, debounce_ms,
+    debounce_max_ms).
     """
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is unknown; pass one of {', '.join(BACKENDS)}")

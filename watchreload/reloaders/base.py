@@ -18,6 +18,7 @@ from watchreload.changes import (
     ChangeSet,
     FileChange,
 )
+from watchreload.gitignore import GitIgnoreRules
 from watchreload.hooks import autoreload_started, file_changed
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, IgnoreMatcher, WatchSpec, compile_glob
 
@@ -31,6 +32,11 @@ class BaseReloader:
     `check_availability()`. Changes nobody's `file_changed` hook handled are gathered into debounced
     ChangeSets, read with `wait_for_changes()`; in library mode each ChangeSet ends the process
     with exit code 3, in command mode the supervisor restarts its child.
+
+    With `gitignore` (the default), paths that the project's git ignore rules ignore are dropped
+    here, the one place every backend's changes pass, unless they are extra files (imported
+    modules, `extra_files`): a file watched by name wins. A change to an ignore file itself
+    refreshes the rules and is not reported.
     """
 
     name = "base"
@@ -43,11 +49,13 @@ class BaseReloader:
         watch_modules: bool = True,
         debounce_ms: float = DEFAULT_DEBOUNCE_MS,
         debounce_max_ms: float = DEFAULT_DEBOUNCE_MAX_MS,
+        gitignore: bool = True,
     ) -> None:
         self.extra_files: set[Path] = set()
         self.directory_globs: defaultdict[Path, set[str]] = defaultdict(set)
         self.ignore = IgnoreMatcher(tuple(ignore_patterns))
         self.watch_modules = watch_modules
+        self.gitignore_rules = GitIgnoreRules() if gitignore else None
         self.batcher = ChangeBatcher(debounce_ms, debounce_max_ms)
         self.error: BaseException | None = None
         self._stop_condition = threading.Event()
@@ -81,7 +89,12 @@ class BaseReloader:
             from watchreload.modules import iter_all_python_module_files
 
             extra.update(iter_all_python_module_files())
-        return WatchSpec(roots=roots, extra_files=frozenset(extra), ignore=self.ignore)
+        return WatchSpec(
+            roots=roots,
+            extra_files=frozenset(extra),
+            ignore=self.ignore,
+            gitignore=self.gitignore_rules,
+        )
 
     def watched_files(self, include_globs: bool = True) -> Iterator[Path]:
         """Yield every file watched now: imported modules, extra files and, optionally, globbed."""
@@ -91,7 +104,10 @@ class BaseReloader:
         yield from spec.extra_files
         if include_globs:
             for root, globs in spec.roots.items():
-                yield from map(Path, scan_files(root, globs, spec.ignore))
+                rules = spec.gitignore
+                for path in map(Path, scan_files(root, globs, spec.ignore, gitignore=rules)):
+                    if rules is None or rules.is_ignore_file(path) or not rules.ignores(path):
+                        yield path
 
     # -- running -----------------------------------------------------------------------------
 
@@ -152,6 +168,8 @@ class BaseReloader:
     def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
         """notify_file_changed() for a burst the backend knows is whole (one scan, one Watchman
         result): each path goes through the hooks, and what is left joins a batch in one step."""
+        if self.gitignore_rules is not None:
+            changes = self._without_git_ignored(changes, self.gitignore_rules)
         unhandled = []
         for path, change in changes:
             results = file_changed.send(sender=self, file_path=path)
@@ -162,6 +180,34 @@ class BaseReloader:
         if unhandled:
             logger.debug("changed: %s", ", ".join(f"{p} {c.name}" for p, c in unhandled[:20]))
             self.batcher.add_many(unhandled)
+
+    def _without_git_ignored(
+        self, changes: Iterable[FileChange], rules: GitIgnoreRules
+    ) -> list[FileChange]:
+        """The changes git does not ignore. Ignore files are taken out first and refresh the
+        rules, so that the rest of the burst is judged by the rules it was written with."""
+        changes = list(changes)
+        ignore_files = [path for path, _ in changes if rules.is_ignore_file(path)]
+        if ignore_files:
+            logger.debug("ignore files changed: %s", ", ".join(map(str, ignore_files)))
+            rules.refresh(ignore_files)
+            self.ignore_files_changed()
+            changes = [(p, c) for p, c in changes if not rules.is_ignore_file(p)]
+        explicit: frozenset[Path] | None = None  # read only if a rule ignores something
+        kept: list[FileChange] = []
+        for path, change in changes:
+            if rules.ignores(path):
+                if explicit is None:
+                    explicit = self.spec().extra_files
+                if path not in explicit:
+                    logger.debug("%s %s is ignored by git's rules", path, change.name)
+                    continue
+            kept.append((path, change))
+        return kept
+
+    def ignore_files_changed(self) -> None:
+        """Called after an ignore file changed and the rules were refreshed (a hook for backends
+        whose filters depend on the rules)."""
 
     def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None:
         """The next debounced ChangeSet, or None on timeout or once the reloader has stopped."""

@@ -33,6 +33,7 @@ class StatReloader(BaseReloader):
         self._previous: Snapshot = {}
         self._previous_extras: frozenset[str] = frozenset()
         self._previous_scan_ns = 0
+        self.waiting_for = ""  # what a slow start waits for, which watching() reports
 
     @classmethod
     def check_availability(cls, **_: Any) -> None:
@@ -40,8 +41,11 @@ class StatReloader(BaseReloader):
 
     def tick(self) -> Iterator[None]:
         self._previous_scan_ns = time.time_ns()
+        roots = ", ".join(map(str, self.spec().roots)) or "the watched files"
+        self.waiting_for = f"the first scan of {roots}"
         self._previous = self.snapshot()  # the baseline: the first scan reports nothing
         self._previous_extras = self._scanner.extra_paths
+        self.waiting_for = ""
         self.ready.set()
         yield
         while not self._stop_condition.wait(self.interval_s):
@@ -75,8 +79,11 @@ class StatReloader(BaseReloader):
             for path, change in diff_snapshots(self._previous, current)
             if not self._only_newly_watched(path, change)
         ]
+        rules_seen = self._rules_generation()
         if changes:
             self.notify_files_changed(changes)
+        if self._rules_generation() != rules_seen:
+            current = self._rescan_under_new_rules(current, scan_ns)
         self._previous, self._previous_extras, self._previous_scan_ns = (
             current,
             self._scanner.extra_paths,
@@ -87,6 +94,24 @@ class StatReloader(BaseReloader):
             change is Change.deleted or written_since(current.get(os.fspath(path)), quiet_since_ns)
             for path, change in changes
         )
+
+    def _rules_generation(self) -> int:
+        return self.gitignore_rules.generation if self.gitignore_rules is not None else 0
+
+    def _rescan_under_new_rules(self, current: Snapshot, scan_ns: int) -> Snapshot:
+        """The snapshot to compare the next scan with, once an ignore file changed the rules.
+
+        `current` was scanned under the old rules: files they hid and the new ones do not would
+        all look added at the next scan, and restart the program for an edit to `.gitignore`.
+        A scan under the new rules adds them as they are now, unless written since `current`
+        was scanned (then the next scan reports them); files in both keep the signature of
+        `current`, so that an edit since is still seen.
+        """
+        merged = dict(current)
+        for path, signature in self.snapshot().items():
+            if path not in merged and not written_since(signature, scan_ns):
+                merged[path] = signature
+        return merged
 
     def _only_newly_watched(self, path: str, change: Change) -> bool:
         """True when `path` only joined or left the extra files, and did not itself change.

@@ -326,11 +326,14 @@ def test_abandoned_state_releases_reloads(start_watchman: StartWatchman, tmp_pat
 
 
 def test_daemon_killed_and_restarted(
-    start_watchman: StartWatchman, tmp_path: Path, watchman_daemon: WatchmanDaemon
+    start_watchman: StartWatchman,
+    tmp_path: Path,
+    watchman_daemon: WatchmanDaemon,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     root = tmp_path / "proj"
     path = write(root / "app.py")
-    reloader = start_watchman(root)
+    reloader = start_watchman(root, fallback_after_s=30)  # back before polling starts
     connections = reloader.connections
     try:
         watchman_daemon.kill()
@@ -343,6 +346,8 @@ def test_daemon_killed_and_restarted(
     assert len(batches) == 1  # one conservative reload for the fresh instance, not a flood
     assert "Watchman restarted" in batches[0].reason
     assert not reloader.polling
+    lost_track = [r for r in caplog.records if "Watchman lost track" in r.getMessage()]
+    assert len(lost_track) == 1  # the fresh-instance result is handled once
 
     path.write_text("edited after the restart\n")
     assert changes_of(collect(reloader)) == {path: "modified"}
@@ -378,8 +383,7 @@ def test_falls_back_to_polling_and_back(
     try:
         watchman_daemon.kill()
         wait_for(lambda: reloader.polling, message="the reloader to fall back to polling")
-        reasons = collect(reloader, quiet_s=0.3)
-        assert [b.reason for b in reasons if b.reason] and not changes_of(reasons)
+        assert collect(reloader, first_s=0.5) == []  # polling starts from what is known
         stamp = path.stat().st_mtime_ns
         path.write_text("edited while polling\n")
         os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
@@ -410,9 +414,11 @@ def test_changes_deferred_while_git_holds_index_lock_come_once(
     for i, path in enumerate(files):
         path.write_text(f"v = {i}\n")
     assert stays(lambda: not recorder.batches, 0.5)  # Watchman holds them back
+    received = reloader.results_received
     lock.unlink()
     batches = recorder.settle(quiet_s=1.0)
     assert [set(b.changes) for b in batches] == [set(files)]
+    assert reloader.results_received == received + 1  # the daemon sends a deferred result once
 
 
 def test_recrawl_warning_is_reported_once_with_the_fix(
@@ -454,7 +460,7 @@ def test_poisoned_daemon_is_reported_once_and_polling_takes_over(
             client.close()  # type: ignore[attr-defined]
         reloader.watch_dir(tmp_path / "more", "**/*.py")  # the next request meets the poison
         wait_for(lambda: reloader.polling, message="the reloader to fall back to polling")
-        collect(reloader, quiet_s=0.3)  # the conservative reload of the switch
+        assert collect(reloader, first_s=0.5) == []  # the switch itself reloads nothing
         stamp = path.stat().st_mtime_ns + 10**9
         path.write_text("edited while poisoned\n")
         os.utime(path, ns=(stamp, stamp))
@@ -483,3 +489,15 @@ def test_watched_root_deleted_and_recreated(start_watchman: StartWatchman, tmp_p
         lambda: created in changes_of(collect(reloader, quiet_s=0.3, first_s=0.5)),
         message="the recreated root's file to be reported",
     )
+
+
+def test_each_result_is_handled_once(start_watchman: StartWatchman, tmp_path: Path) -> None:
+    """pywatchman returns a subscription PDU and buffers it too: it must be handled once."""
+    root = tmp_path / "proj"
+    paths = [write(root / f"m{i}.py") for i in range(3)]
+    reloader = start_watchman(root)
+    for i, path in enumerate(paths):
+        received = reloader.results_received
+        path.write_text(f"v = {i}\n")
+        assert changes_of(collect(reloader, quiet_s=0.5)) == {path: "modified"}
+        assert reloader.results_received == received + 1

@@ -16,6 +16,7 @@ from watchreload.reloaders.watchman.session import (
     Backoff,
     check_version,
     parse_version,
+    start_default_daemon,
 )
 
 # -- availability ---------------------------------------------------------------------------------
@@ -102,3 +103,14 @@ def test_backoff_grows_to_its_cap_and_starts_over_once_reset() -> None:
     backoff.reset()
     assert backoff.down_since is None
     assert backoff.next_delay() == RECONNECT_BACKOFF_S[0]
+
+
+def test_a_daemon_named_by_watchman_sock_is_never_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the per-user daemon is started again; one on a named socket was started by someone
+    with options we do not know (tests/reloaders/watchman/test_daemon_death.py starts the other)."""
+    sock = tmp_path / "nobody.sock"
+    monkeypatch.setenv("WATCHMAN_SOCK", str(sock))
+    assert start_default_daemon(timeout_s=1.0) is None
+    assert not sock.exists()

@@ -1,19 +1,22 @@
 """What the daemon says, made into what a reloader does: changes, held reloads and warnings.
 
 No I/O and no daemon: the reloader hands PDUs in, and each piece here decides one thing. A
-Subscription knows which results it has seen (`take_clock`); `file_changes` turns a result's file
-list into changes; EventHandler holds reloads while a VCS state is asserted and reports recrawls
-and the "poisoned" daemon once each, with the fix.
+Subscription remembers the last clock the daemon told it (`take_clock`); `file_changes` turns a
+result's file list into changes, and `reported_signatures` into the files as the daemon saw them;
+EventHandler holds reloads while a VCS state is asserted and reports recrawls and the "poisoned"
+daemon once each, with the fix.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from watchreload.changes import Change, ChangeBatcher, FileChange
 from watchreload.reloaders.watchman.plan import SubscriptionPlan
+from watchreload.scan import Signature
 from watchreload.vcs import DEFERRED_STATES
 
 logger = logging.getLogger(__name__)
@@ -32,22 +35,12 @@ class Subscription:
     name: str
     query: dict[str, Any]
     clock: str | None = None  # the last clock the daemon told us: resubscribe since this
-    files_clock: str | None = None  # the clock of the last result that listed files
 
-    def take_clock(self, pdu: dict[str, Any]) -> bool:
-        """Remember a PDU's clock; False for a result that has been delivered already."""
+    def take_clock(self, pdu: dict[str, Any]) -> None:
+        """Remember a PDU's clock."""
         clock = pdu.get("clock")
-        if not isinstance(clock, str):
-            return True
-        files = pdu.get("files")
-        if files and clock == self.files_clock and not pdu.get("is_fresh_instance"):
-            # Watchman 4.9 sends a deferred (defer_vcs) result twice, with the same clock:
-            # nothing can have changed between a clock and itself.
-            return False
-        self.clock = clock
-        if files:
-            self.files_clock = clock
-        return True
+        if isinstance(clock, str):
+            self.clock = clock
 
 
 def file_changes(plan: SubscriptionPlan, files: list[Any]) -> list[FileChange]:
@@ -62,6 +55,23 @@ def file_changes(plan: SubscriptionPlan, files: list[Any]) -> list[FileChange]:
         change = Change.deleted if not exists else Change.added if new else Change.modified
         changes.append((plan.path_for(str(entry["name"])), change))
     return changes
+
+
+def reported_signatures(plan: SubscriptionPlan, files: list[Any]) -> dict[str, Signature | None]:
+    """Each listed file's signature as the daemon saw it, by the path the spec names (None: gone).
+
+    Symlinks are left out: the daemon describes the link, scan.py's signature its target.
+    """
+    signatures: dict[str, Signature | None] = {}
+    for entry in files:
+        if not isinstance(entry, dict):
+            continue
+        path = os.fspath(plan.path_for(str(entry["name"])))
+        if not entry.get("exists", True):
+            signatures[path] = None
+        elif entry.get("type") == "f" and all(k in entry for k in ("mtime_ns", "size", "ino")):
+            signatures[path] = (int(entry["mtime_ns"]), int(entry["size"]), int(entry["ino"]))
+    return signatures
 
 
 class EventHandler:

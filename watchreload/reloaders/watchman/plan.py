@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchreload.spec import WatchSpec
+from watchreload.gitignore import GitIgnoreRules, RuleFile
+from watchreload.spec import IgnoreMatcher, WatchSpec
 
 # (watch root, the directory's path relative to it with `/` separators, "" for the root itself)
 Located = tuple[str, str]
@@ -54,6 +55,50 @@ class SubscriptionPlan:
         if best is None:
             return Path(self.watch_root, self.relative_root, name)
         return best.path / name[len(best.relative) + 1 :] if best.relative else best.path / name
+
+
+@dataclass(frozen=True)
+class GitRules:
+    """The patterns of one ignore file, placed for a subscription (its relative_root).
+
+    `directory` is the file's directory below the subscription's directory ("" for that
+    directory, or one above it); `above` is, for a file above it, the subscription's directory
+    below the file's ("src" for the top `.gitignore` when `src/` is watched), else "".
+    """
+
+    directory: str
+    above: str
+    patterns: tuple[str, ...]
+
+
+def place_git_rules(subscribed: Path, rule_files: Iterable[RuleFile]) -> list[GitRules]:
+    """The rule files (GitIgnoreRules.rules_in_play) as seen from the subscribed directory."""
+    placed = []
+    for rule_file in rule_files:
+        if rule_file.base.is_relative_to(subscribed):
+            directory, above = rule_file.base.relative_to(subscribed).as_posix(), ""
+        else:
+            directory, above = "", subscribed.relative_to(rule_file.base).as_posix()
+        placed.append(GitRules(_dot_is_empty(directory), _dot_is_empty(above), rule_file.patterns))
+    return placed
+
+
+def git_rules_below(
+    subscribed: Path, names: Iterable[str], ignore: IgnoreMatcher, rules: GitIgnoreRules
+) -> list[GitRules]:
+    """The rules in play for a subscription of `subscribed`, given the names of the `.gitignore`
+    files and `.git` entries the daemon lists below it; [] when they cannot go into the daemon
+    (GitIgnoreRules.rules_in_play). Entries inside ignored directories play no part."""
+    found = [
+        subscribed / name
+        for name in names
+        if "/" not in name or not ignore.ignores_path(name.rpartition("/")[0])
+    ]
+    return place_git_rules(subscribed, rules.rules_in_play(subscribed, found) or [])
+
+
+def _dot_is_empty(relative: str) -> str:
+    return "" if relative == "." else relative
 
 
 @dataclass

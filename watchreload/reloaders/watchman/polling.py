@@ -13,6 +13,7 @@ from pathlib import Path
 from watchreload.changes import Change, FileChange
 from watchreload.scan import (
     Signature,
+    Snapshot,
     SpecScanner,
     diff_snapshots,
     signature_of,
@@ -56,11 +57,11 @@ class PollingFallback:
 
     def __init__(self, spec: Callable[[], WatchSpec]) -> None:
         self._scanner = SpecScanner(spec)
-        self._snapshot = self._scanner.snapshot()
+        self.snapshot: Snapshot = self._scanner.snapshot()  # the latest
 
     def poll(self) -> list[tuple[str, Change]]:
         """What changed since the previous poll."""
         current = self._scanner.snapshot()
-        changes = list(diff_snapshots(self._snapshot, current))
-        self._snapshot = current
+        changes = list(diff_snapshots(self.snapshot, current))
+        self.snapshot = current
         return changes

@@ -7,9 +7,12 @@ says into changes, held reloads and reports; polling.py stat()s what the daemon 
 This module is the loop that ties them together.
 
 Faults: a dead daemon is noticed at once (its socket closes); we reconnect with backoff and
-resubscribe from the last clock. A daemon that lost its state answers with a fresh instance, which
-gives one conservative reload. If the daemon stays unreachable for `fallback_after_s`, the reloader
-polls the same WatchSpec with scan.py's scanner until Watchman is back.
+resubscribe from the last clock (the per-user daemon, with no WATCHMAN_SOCK, is started again as
+the watchman command does). A daemon that lost its state answers with a fresh instance, which
+gives one conservative reload. If reconnecting fails for `fallback_after_s` (1 s), the reloader
+polls the same WatchSpec with scan.py's scanner, starting from what the daemon had told it (files
+written since the subscriptions began and not as last reported count as changed), and goes back
+to events when a daemon answers again.
 """
 
 from __future__ import annotations
@@ -26,9 +29,23 @@ from typing import Any
 
 from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change
 from watchreload.reloaders.base import BaseReloader
-from watchreload.reloaders.watchman.events import EventHandler, Subscription, file_changes
-from watchreload.reloaders.watchman.expression import subscription_query
-from watchreload.reloaders.watchman.plan import SubscriptionPlan, Watches, plan_subscriptions
+from watchreload.reloaders.watchman.events import (
+    EventHandler,
+    Subscription,
+    file_changes,
+    reported_signatures,
+)
+from watchreload.reloaders.watchman.expression import (
+    RULE_FILES_EXPRESSION,
+    gitignore_terms,
+    subscription_query,
+)
+from watchreload.reloaders.watchman.plan import (
+    SubscriptionPlan,
+    Watches,
+    git_rules_below,
+    plan_subscriptions,
+)
 from watchreload.reloaders.watchman.polling import PollingFallback, StatFiles
 from watchreload.reloaders.watchman.session import (
     Backoff,
@@ -37,6 +54,7 @@ from watchreload.reloaders.watchman.session import (
     check_availability,
     describe_socket,
     import_pywatchman,
+    start_default_daemon,
 )
 from watchreload.reloaders.watchman.wake import Waker
 from watchreload.scan import Signature, signature_of, written_since
@@ -44,7 +62,9 @@ from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FALLBACK_AFTER_S = 10.0
+# How long reconnecting may fail before the scanner stands in (from what is already known, so the
+# switch itself reloads nothing); the baseline is taken at the first failed attempt.
+DEFAULT_FALLBACK_AFTER_S = 1.0
 DEFAULT_SPEC_CHECK_S = 1.0
 # In library mode a newly imported module must be watched at once: len(sys.modules) is compared
 # this often (it costs nothing); the full spec only when it changed, or every spec_check_s.
@@ -57,6 +77,7 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 WATCHMAN_SETTLE_MS = 20
 
 _subscription_ids = itertools.count(1)
+_UNSEEN = object()  # no signature recorded
 
 
 class WatchmanReloader(BaseReloader):
@@ -87,6 +108,8 @@ class WatchmanReloader(BaseReloader):
         self.polling = False  # True while Watchman is unreachable and the stat scanner stands in
         self.connections = 0  # how many times a session was established (for tests and logs)
         self.generation = 0  # counts completed subscription updates (spec changes, reconnects)
+        self.results_received = 0  # subscription results handled, file lists (for tests)
+        self.waiting_for = ""  # what a slow start waits for, which watching() reports
         self._session: Session | None = None
         self._pywatchman: ModuleType | None = None
         self._subs: dict[str, Subscription] = {}  # by watch root
@@ -97,12 +120,19 @@ class WatchmanReloader(BaseReloader):
         self._events = EventHandler(self.batcher)
         self._waker: Waker | None = None
         self._fallback: PollingFallback | None = None  # while polling
+        self._next_attempt = 0.0  # while polling: when to try connecting again (monotonic)
         self._stat_files = StatFiles()  # extra files no watch covers
         self._pending: dict[Path, Signature | None] = {}  # newly watched: compare once subscribed
+        # What the daemon has told us, for a switch to polling: since when the subscriptions
+        # report every change (time.time_ns(), taken once their clocks are), and the signature
+        # of each file it reported, as it saw it (mtime_ns, size, ino in the result).
+        self._since_ns: int | None = None
+        self._reported: dict[str, Signature | None] = {}
         self._spec_ns = time.time_ns()  # when spec() was last read
         self._modules_seen = 0
         self._next_spec_check = 0.0
         self._next_stat_check = 0.0
+        self._git_terms_cache: dict[tuple[str, str], list[Any]] = {}
 
     @classmethod
     def check_availability(cls, timeout_s: float = 5.0) -> None:
@@ -156,7 +186,7 @@ class WatchmanReloader(BaseReloader):
                 try:
                     self._step()
                 except Disconnected as exc:
-                    logger.info("lost the Watchman connection (%s); reconnecting", exc)
+                    logger.debug("lost the Watchman connection (%s); reconnecting", exc)
                     self._disconnect()
                     self._events.release_states()
                     backoff.lost(time.monotonic())
@@ -164,29 +194,57 @@ class WatchmanReloader(BaseReloader):
 
     def _reconnect(self, backoff: Backoff) -> None:
         """One attempt to connect; while the daemon stays away, pace the attempts and poll."""
+        if self.polling and time.monotonic() < self._next_attempt:
+            self._poll_step()  # every poll_interval_s; attempts follow the backoff
+            return
+        started_pid = None
+        if backoff.down_since is not None:
+            started_pid = start_default_daemon(self.timeout_s)
         try:
             self._connect()
         except Disconnected as exc:
-            now = time.monotonic()
-            if backoff.lost(now):
-                logger.info("Watchman is unreachable (%s); reconnecting", exc)
-            assert backoff.down_since is not None
-            if not self.polling and now - backoff.down_since >= self.fallback_after_s:
-                self._start_polling(now - backoff.down_since)
-            delay = backoff.next_delay()
-            if self.polling:
-                delay = max(delay, self.poll_interval_s)
-            assert self._waker is not None
-            self._waker.wait(delay)
-            if self.polling and not self.should_stop:
-                self._poll_once()
+            self._unreachable(backoff, exc)
             return
-        if backoff.down_since is not None:
-            down_for = time.monotonic() - backoff.down_since
-            logger.info("reconnected to Watchman after %.1fs", down_for)
+        down_for = 0.0 if backoff.down_since is None else time.monotonic() - backoff.down_since
         backoff.reset()
+        if started_pid is not None:
+            logger.info(
+                "the Watchman daemon was gone; started it again (pid %d), as the watchman "
+                "command does",
+                started_pid,
+            )
         if self.polling:
-            self._stop_polling()
+            self._stop_polling(down_for)
+        else:
+            self._fallback = None
+            if down_for and started_pid is None:
+                logger.info("reconnected to Watchman after %.1fs", down_for)
+
+    def _unreachable(self, backoff: Backoff, exc: Disconnected) -> None:
+        """A failed attempt: take the polling baseline at once, poll from about a second on."""
+        now = time.monotonic()
+        if backoff.lost(now):
+            logger.debug("Watchman is unreachable (%s); reconnecting", exc)
+        assert backoff.down_since is not None and self._waker is not None
+        if self._fallback is None:
+            # At the first failure, not only once polling starts: what is deleted from now on
+            # shows in the diff, and what was written since the last result in its mtime.
+            self._fallback = PollingFallback(self.spec)
+        down_for = now - backoff.down_since
+        if not self.polling and down_for >= self.fallback_after_s:
+            self._start_polling(exc)
+        delay = backoff.next_delay()
+        if self.polling:
+            self._next_attempt = now + delay
+            self._poll_step()
+        else:  # try again, but switch to polling on time
+            self._waker.wait(min(delay, max(0.0, self.fallback_after_s - down_for)))
+
+    def _poll_step(self) -> None:
+        assert self._waker is not None
+        self._waker.wait(self.poll_interval_s)
+        if not self.should_stop:
+            self._poll_once()
 
     def _step(self) -> None:
         """Block until the daemon speaks, `stop()`/`watch_dir()` wake us or spec_check_s passes."""
@@ -199,7 +257,7 @@ class WatchmanReloader(BaseReloader):
         if self.should_stop:
             return
         if readable:
-            self._handle(session.receive())
+            session.receive()  # hands the PDU to _handle
         if self._stat_files and time.monotonic() >= self._next_stat_check:
             self._next_stat_check = time.monotonic() + self.spec_check_s
             changes = self._stat_files.check()
@@ -210,12 +268,16 @@ class WatchmanReloader(BaseReloader):
         if self._spec_dirty or modules != self._modules_seen or now >= self._next_spec_check:
             self._modules_seen = modules
             self._next_spec_check = now + self.spec_check_s
+            if self.gitignore_rules is not None and self.gitignore_rules.refresh():
+                self.ignore_files_changed()  # one above the watched directory, or info/exclude
             self._update_subscriptions(force=False)
 
     # -- the session ----------------------------------------------------------------------------
 
     def _connect(self) -> None:
         assert self._pywatchman is not None
+        if not self.ready.is_set():
+            self.waiting_for = f"the Watchman daemon at {describe_socket()}"
         self._session = Session.connect(
             self._pywatchman,
             timeout_s=self.timeout_s,
@@ -244,6 +306,7 @@ class WatchmanReloader(BaseReloader):
         return session
 
     def _watch_project(self, directory: str) -> tuple[str, str]:
+        self.waiting_for = f"Watchman's first crawl of {directory} (once per daemon)"
         return self._live_session().watch_project(directory)
 
     def _update_subscriptions(self, *, force: bool) -> None:
@@ -263,7 +326,8 @@ class WatchmanReloader(BaseReloader):
                 if not force:
                     session.unsubscribe(root, sub.name)
         for root, plan in plans.items():
-            self._subscribe(session, root, plan, subscription_query(plan, spec.ignore), force)
+            query = subscription_query(plan, spec.ignore, self._git_terms(session, plan, spec))
+            self._subscribe(session, root, plan, query, force)
         # Files that joined a new watch: an edit between noticing them and subscribing counts.
         # A file that was not watched until now (a module imported since the last look) counts as
         # changed if it was written since that look.
@@ -274,9 +338,12 @@ class WatchmanReloader(BaseReloader):
             if signature_of(p) != sig or written_since(sig, self._spec_ns)
         ]
         self._spec_ns = spec_ns
+        if self._since_ns is None:
+            self._since_ns = time.time_ns()  # the clocks are taken: the daemon reports from here
         if changed:
             self.notify_files_changed(changed)
         self.generation += 1
+        self.waiting_for = ""
         self.ready.set()
 
     def _subscribe(
@@ -293,7 +360,8 @@ class WatchmanReloader(BaseReloader):
             return
         since = old.clock if old is not None else None
         if since is None:
-            since = session.clock(root)
+            self.waiting_for = f"Watchman's first crawl of {root} (once per daemon)"
+            since = session.clock(root)  # waits for the crawl
         query_with_since = dict(query, since=since)
         if old is not None:
             name = old.name
@@ -317,6 +385,35 @@ class WatchmanReloader(BaseReloader):
     def _note_new_watch(self, path: Path) -> None:
         self._pending[path] = signature_of(path)
 
+    # -- git ignore rules inside the daemon ------------------------------------------------------
+
+    def ignore_files_changed(self) -> None:
+        self._git_terms_cache.clear()
+        self._spec_dirty = True  # the next step resubscribes with the new terms
+        self._wake()
+
+    def _git_terms(
+        self, session: Session, plan: SubscriptionPlan, spec: WatchSpec
+    ) -> list[Any] | None:
+        """The subscription's git ignore terms: None without git rules, [] where they do not
+        translate (notify_files_changed filters every result with the rules in any case)."""
+        rules = spec.gitignore
+        if rules is None:
+            return None
+        key = (plan.watch_root, plan.relative_root)
+        subscribed = Path(plan.watch_root, plan.relative_root)
+        if key not in self._git_terms_cache and rules.work_tree(subscribed) is None:
+            self._git_terms_cache[key] = []  # not in a git work tree: no rules, no query
+        if key not in self._git_terms_cache:
+            query: dict[str, Any] = {"expression": RULE_FILES_EXPRESSION, "fields": ["name"]}
+            if plan.relative_root:
+                query["relative_root"] = plan.relative_root
+            names = [str(n) for n in session.query("query", plan.watch_root, query)["files"]]
+            terms = gitignore_terms(git_rules_below(subscribed, names, spec.ignore, rules))
+            logger.debug("git ignore terms for %s: %s", subscribed, terms)
+            self._git_terms_cache[key] = terms
+        return self._git_terms_cache[key]
+
     # -- what the daemon says -------------------------------------------------------------------
 
     def _handle(self, pdu: Any) -> None:
@@ -334,15 +431,20 @@ class WatchmanReloader(BaseReloader):
             self.batcher.add_reason(f"Watchman stopped watching {root} (was it deleted?)")
             raise Disconnected(f"Watchman cancelled the subscription on {root}")
         self._events.handle_states(root, pdu)
-        if not sub.take_clock(pdu):
-            return
         files = pdu.get("files")
+        if files is not None:
+            self.results_received += 1
+        sub.take_clock(pdu)
         if files is None:
             return
         if pdu.get("is_fresh_instance"):
             self._events.fresh_instance(root)
+            # The conservative reload covers everything until now; from here the new daemon
+            # reports every change.
+            self._since_ns, self._reported = time.time_ns(), {}
             return
         self.notify_files_changed(file_changes(sub.plan, files))
+        self._reported.update(reported_signatures(sub.plan, files))
 
     def _subscription_of(self, pdu: dict[str, Any]) -> Subscription | None:
         """The live subscription a PDU is about; None for other PDUs and for replaced ones."""
@@ -356,33 +458,54 @@ class WatchmanReloader(BaseReloader):
 
     # -- standing in with the stat scanner ------------------------------------------------------
 
-    def _start_polling(self, down_for_s: float) -> None:
+    def _start_polling(self, exc: Disconnected) -> None:
+        """Poll from what is already known: nothing to reload for, only what changed unseen.
+
+        The first poll reports what differs from the baseline (taken at the first failed
+        attempt) and every file whose mtime is at or after the moment the subscriptions were in
+        place (`_since_ns`) and whose signature is not the one it had when the daemon last
+        reported it: an edit made after the daemon died, or in the moment before, that no result
+        delivered. No MTIME_SLACK_NS here: a file saved just before watchreload started is no
+        change (mtimes lag the clock, never lead it).
+        """
         logger.warning(
-            "Watchman unreachable for %.0fs at %s; polling the same files every %gs until it "
-            "returns",
-            down_for_s,
+            "lost the Watchman daemon at %s (%s); polling the watched files every %gs until it "
+            "answers again",
             describe_socket(),
+            exc,
             self.poll_interval_s,
         )
+        assert self._fallback is not None
+        changes = dict(self._fallback.poll())
+        since_ns = self._since_ns
+        if since_ns is not None:
+            for path, signature in self._fallback.snapshot.items():
+                if (
+                    path not in changes
+                    and signature[0] >= since_ns
+                    and self._reported.get(path, _UNSEEN) != signature
+                ):
+                    changes[path] = Change.modified
         self.polling = True
-        self._fallback = PollingFallback(self.spec)
-        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
+        self._since_ns, self._reported = None, {}
         for sub in self._subs.values():
             sub.clock = None  # the scanner covers the gap; a new daemon starts from a fresh clock
-        # Whatever changed between the daemon's death and this first scan is unknown.
-        self.batcher.add_reason(
-            "Watchman went away; changes while it was down may have been missed"
-        )
+        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
+        if changes:
+            self.notify_files_changed((Path(p), c) for p, c in changes.items())
 
     def _poll_once(self) -> None:
         if self._fallback is None:
             return
-        for path, change in self._fallback.poll():
-            self.notify_file_changed(path, change)
+        changes = self._fallback.poll()
+        if changes:
+            self.notify_files_changed((Path(p), c) for p, c in changes)
 
-    def _stop_polling(self) -> None:
+    def _stop_polling(self, down_for_s: float) -> None:
         # Subscribed (clock taken) before this last scan, so no edit falls between the two.
         self._poll_once()
         self.polling = False
         self._fallback = None
-        logger.warning("Watchman is back; stopped polling")
+        logger.info(
+            "Watchman answers again after %.1fs; back on events, stopped polling", down_for_s
+        )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import logging
 import os
 import select
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -110,6 +112,52 @@ def check_version(result: dict[str, Any]) -> None:
         )
 
 
+def start_default_daemon(timeout_s: float) -> int | None:
+    """Start the per-user daemon when none answers, as every Watchman client does; its pid.
+
+    Only without WATCHMAN_SOCK: a daemon on a socket someone named was started by them, with
+    options we do not know, so it is never started here (None). Otherwise None when a daemon
+    answers already or the binary is missing; else `watchman get-sockname` starts one (that is how
+    the `watchman` command and pywatchman find the socket, and they start the daemon as they do).
+    """
+    binary = shutil.which("watchman")
+    if os.environ.get("WATCHMAN_SOCK") or binary is None:
+        return None
+    if _daemon_pid(binary, timeout_s) is not None:
+        return None
+    try:
+        subprocess.run(
+            [binary, "get-sockname"], capture_output=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.debug("'watchman get-sockname' failed: %s", exc)
+        return None
+    return _daemon_pid(binary, timeout_s)
+
+
+def _daemon_pid(binary: str, timeout_s: float) -> int | None:
+    """The pid of the daemon that answers on the default socket, None when none answers.
+
+    `--no-local` makes the client ask the daemon (Watchman 4.9 answers some commands itself).
+    """
+    try:
+        result = subprocess.run(
+            [binary, "--no-spawn", "--no-local", "--output-encoding=json", "get-pid"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    try:
+        return int(json.loads(result.stdout)["pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class Backoff:
     """Since when the daemon is unreachable, and how long to wait before the next attempt."""
 
@@ -174,7 +222,7 @@ class Session:
             client.query("version")
             client.setTimeout(crawl_timeout_s)
         except (pywatchman.WatchmanError, OSError) as exc:
-            raise Disconnected(f"{describe_socket()}: {exc}") from exc
+            raise Disconnected(str(exc) or type(exc).__name__) from exc  # callers name the socket
         return cls(
             pywatchman,
             client,
@@ -197,13 +245,14 @@ class Session:
             raise Disconnected(str(exc)) from exc
         return sock in readable, wake_fd in readable
 
-    def receive(self) -> Any:
-        """The next PDU (call it when `wait()` says the daemon is readable).
+    def receive(self) -> None:
+        """Read the next PDU and hand it to `on_pdu`, once (call it when `wait()` says the daemon
+        is readable).
 
-        pywatchman also buffers a subscription PDU it returns, so `on_pdu` has been given it
-        already when it is returned here.
+        pywatchman's `receive()` both returns a subscription PDU and buffers it; `_call` hands the
+        buffered ones on except the one returned, which is handed on here.
         """
-        return self._call(self._client.receive)
+        self._on_pdu(self._call(self._client.receive))
 
     def query(self, *args: Any) -> Any:
         result = self._call(self._client.query, *args)
@@ -251,5 +300,6 @@ class Session:
             client.sub_by_root.clear()
             client.logs.clear()
         for pdu in buffered:
-            self._on_pdu(pdu)
+            if pdu is not result:  # a PDU that receive() returned is its caller's to hand on
+                self._on_pdu(pdu)
         return result
