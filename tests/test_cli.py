@@ -205,7 +205,7 @@ def test_start_line_names_the_backend_and_why(spawn: Spawn, tmp_path: Path) -> N
     assert process.wait() == 0
     lines = process.output.splitlines()
     assert lines[0].startswith("watchreload: using stat backend (Watchman unavailable: ")
-    assert lines[0].endswith("; watching . for **/*.py")
+    assert lines[0].endswith("; watching . for **/*.py; scope imports (agent on)")
     assert not any("StatReloader" in line for line in lines)  # the reason is said once
 
 

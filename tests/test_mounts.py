@@ -345,7 +345,9 @@ def test_cli_on_a_fuse_mount_says_why_it_polls_and_sees_edits_made_behind_it(
     fuse_mount: tuple[Path, Path], spawn: Spawn, tmp_path: Path
 ) -> None:
     source, mount_point = fuse_mount
+    # --scope tree: `python -c` imports nothing of the tree, so with imports no edit would count.
     args = [PYTHON, "-m", "watchreload", "-w", str(mount_point), "--poll-interval=0.1"]
+    args.append("--scope=tree")
     child = [PYTHON, "-c", "import time; print('child started', flush=True); time.sleep(60)"]
     process = spawn([*args, "--", *child], cwd=tmp_path, env=clean_environ())
     try:
@@ -353,7 +355,8 @@ def test_cli_on_a_fuse_mount_says_why_it_polls_and_sees_edits_made_behind_it(
         first = process.output.splitlines()[0]
         assert first == (
             f"watchreload: using stat backend ({mount_point} is on a fuse mount (a FUSE file "
-            f"system), where file events may not arrive); watching in container for **/*.py"
+            f"system), where file events may not arrive); watching in container for **/*.py; "
+            "scope tree (agent on)"
         )
         # The "host" edits the file behind the mount; polling through the mount sees it.
         (source / "app.py").write_text("print('v2, longer')\n")

@@ -28,6 +28,8 @@ class ChangeSet:
 
     changes: dict[Path, Change] = field(default_factory=dict)
     reason: str = ""  # set when the batch is not about specific files (e.g. a daemon restart)
+    # time.monotonic() of the batch's first change (readiness counts from it); None when unknown
+    detected_at: float | None = field(default=None, compare=False)
 
     @property
     def paths(self) -> list[Path]:
@@ -143,7 +145,7 @@ class ChangeBatcher:
             return None
 
     def _take(self) -> ChangeSet:
-        batch = ChangeSet(self._changes, self._reason)
+        batch = ChangeSet(self._changes, self._reason, self._first_at)
         self._changes = {}
         self._reason = ""
         return batch

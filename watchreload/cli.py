@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from watchreload.agent.mode import CommandMode, command_mode
 from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
@@ -162,6 +163,11 @@ def _clear_screen() -> None:
 def supervise(config: Config) -> int:
     """Watch what `config` says and run its command under a Supervisor; return the exit code."""
     check_command(config.command, config.shell)
+    with command_mode(config) as mode:
+        return _supervise(config, mode)
+
+
+def _supervise(config: Config, mode: CommandMode) -> int:
     reloader = get_reloader(
         config.backend,
         poll_interval_s=config.poll_interval_s,
@@ -178,11 +184,12 @@ def supervise(config: Config) -> int:
             reloader.watch_dir(root, glob)
     reason = f" ({reloader.reason})" if reloader.reason else ""
     logger.info(
-        "using %s backend%s; watching %s for %s",
+        "using %s backend%s; watching %s for %s%s",
         reloader.name,
         reason,
         ", ".join(_show_path(root) for root in config.roots),
         ", ".join(config.include_globs),
+        "".join(f"; {part}" for part in mode.start_line_parts()),
     )
     if config.pyproject is not None:
         logger.debug("settings read from %s", config.pyproject)
@@ -191,12 +198,13 @@ def supervise(config: Config) -> int:
     if terminal is not None:
         logger.debug("in the foreground of a terminal: lending it to the command")
     supervisor = Supervisor(
-        config.command,
+        mode.command,
         shell=config.shell,
         stop_signal=config.stop_signal,
         stop_timeout_s=config.stop_timeout_s,
         on_restart=_clear_screen if config.clear else None,
         terminal=terminal,
+        hooks=mode.hooks(reloader, ready_line=config.verbosity >= 0),
     )
     with watching(reloader, "the command"):
         return supervisor.run(reloader)

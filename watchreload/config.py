@@ -23,13 +23,16 @@ from typing import Any
 
 from watchreload.errors import ConfigError, WatchPathError
 from watchreload.settings import (
+    AGENT,
     BACKEND,
     CLEAR,
     DEBOUNCE,
     DEBOUNCE_MAX,
     GITIGNORE,
     GLOB,
+    KEEP_INNER_RELOADER,
     POLL_INTERVAL,
+    SCOPE,
     SHELL,
     STOP_SIGNAL,
     STOP_TIMEOUT,
@@ -37,6 +40,7 @@ from watchreload.settings import (
     WATCH,
     WATCHMAN_TIMEOUT,
     BackendName,
+    ScopeName,
     Settings,
     TtyMode,
 )
@@ -63,6 +67,9 @@ class Config:
     shell: bool
     clear: bool
     tty: TtyMode
+    agent: bool = True
+    scope: ScopeName = "imports"
+    keep_inner_reloader: bool = False
     verbosity: int = 0  # -v adds one, -q takes one away
     pyproject: Path | None = None  # the file settings were read from, if any
 
@@ -120,6 +127,9 @@ def load_config(
         shell=settings.get(SHELL),
         clear=settings.get(CLEAR),
         tty=settings.get(TTY),
+        agent=settings.get(AGENT),
+        scope=settings.get(SCOPE),
+        keep_inner_reloader=settings.get(KEEP_INNER_RELOADER),
         verbosity=int(cli.get("verbosity") or 0),
         pyproject=settings.pyproject if settings.from_file else None,
     )

@@ -35,6 +35,8 @@ BackendName = Literal["auto", "watchman", "stat"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
 TtyMode = Literal["auto", "never"]
 TTY_MODES: tuple[str, ...] = get_args(TtyMode)
+ScopeName = Literal["imports", "tree"]
+SCOPES: tuple[str, ...] = get_args(ScopeName)
 
 DEFAULT_POLL_INTERVAL_S = 1.0
 DEFAULT_WATCHMAN_TIMEOUT_S = 5.0
@@ -57,6 +59,13 @@ def parse_tty(value: object) -> TtyMode:
     if text not in TTY_MODES:
         raise ConfigError(f"tty mode {value!r} is unknown; pass one of {', '.join(TTY_MODES)}")
     return cast(TtyMode, text)
+
+
+def parse_scope(value: object) -> ScopeName:
+    text = str(value).strip().lower()
+    if text not in SCOPES:
+        raise ConfigError(f"scope {value!r} is unknown; pass one of {', '.join(SCOPES)}")
+    return cast(ScopeName, text)
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -228,6 +237,33 @@ TTY: Setting[TtyMode] = Setting(
     kind="choice",
     choices=TTY_MODES,
 )
+# The child agent (watchreload/agent/): what a Python command imports, where it listens.
+AGENT: Setting[bool] = Setting(
+    "agent",
+    parse_bool,
+    True,
+    "Have a Python command's processes report what they import and where they listen (a "
+    "'sitecustomize' on the child's PYTHONPATH); a command that is not Python runs as it is.",
+    kind="switch",
+)
+SCOPE: Setting[ScopeName] = Setting(
+    "scope",
+    parse_scope,
+    "imports",
+    "Which '.py' changes restart a Python command the agent reports on: a module it imported, "
+    "or a '.py' file added or removed next to one (imports), or any (tree). Other globs always "
+    "restart.",
+    kind="choice",
+    choices=SCOPES,
+)
+KEEP_INNER_RELOADER: Setting[bool] = Setting(
+    "keep-inner-reloader",
+    parse_bool,
+    False,
+    "Leave the command's own reloader on (Django runserver, flask run, uvicorn --reload); by "
+    "default watchreload turns it off and says so.",
+    kind="switch",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = (
     WATCH,
@@ -245,6 +281,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     SHELL,
     CLEAR,
     TTY,
+    AGENT,
+    SCOPE,
+    KEEP_INNER_RELOADER,
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 DJANGO_WATCHMAN_TIMEOUT_ENV = "DJANGO_WATCHMAN_TIMEOUT"  # Django's, read by watchman_timeout_s()

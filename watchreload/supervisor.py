@@ -87,6 +87,20 @@ class ChangeSource(Protocol):
     def wait_for_changes(self, timeout_s: float | None = None) -> ChangeSet | None: ...
 
 
+class StartHooks(Protocol):
+    """What is done around each start besides the start itself (agent/supervised.py)."""
+
+    def environment(
+        self, command: Sequence[str], env: Mapping[str, str], *, shell: bool = False
+    ) -> dict[str, str]: ...
+
+    def started(self, child: ChildProcess, since: float | None) -> None: ...
+
+    def scoped(self, changes: ChangeSet) -> ChangeSet | None: ...
+
+    def poll(self) -> None: ...
+
+
 def _relative_to_cwd(changes: ChangeSet) -> ChangeSet:
     """The same ChangeSet with paths under the current directory made relative, for display."""
     cwd = os.getcwd()
@@ -112,6 +126,7 @@ class Supervisor:
         env: Mapping[str, str] | None = None,
         changes_limit_bytes: int = CHANGES_ENV_LIMIT_BYTES,
         terminal: ForegroundTerminal | None = None,
+        hooks: StartHooks | None = None,
     ) -> None:
         self.command = list(command)
         self.shell = shell
@@ -130,6 +145,7 @@ class Supervisor:
         self.terminal = terminal  # lent to each child when given
         self._keyboard_signal: int | None = None  # what the terminal sent the child: the end
         self._hung_up = False  # the terminal is gone: the end
+        self.hooks = hooks
 
     # -- requests (called from signal handlers or other threads) ---------------------------
 
@@ -185,6 +201,8 @@ class Supervisor:
         self._notice_exit()
         if self.stopping:
             return
+        if self.hooks is not None:
+            self.hooks.poll()
         if source.error is not None:
             raise ReloaderFailed(
                 f"the file watcher stopped: {source.error}; restart watchreload "
@@ -200,6 +218,11 @@ class Supervisor:
             self.restart(batch)
 
     def restart(self, changes: ChangeSet) -> None:
+        if self.hooks is not None and changes.changes:
+            scoped = self.hooks.scoped(changes)
+            if scoped is None:
+                return
+            changes = scoped
         if self.on_restart is not None:
             self.on_restart()  # clearing the screen: first, so that the line saying why stays
         logger.info("restarting: %s", _relative_to_cwd(changes).describe())
@@ -218,9 +241,14 @@ class Supervisor:
 
     def _start(self, changes: ChangeSet | None) -> None:
         env = {**self.env, **self._handoff.environment(changes)}
+        if self.hooks is not None:
+            env.update(self.hooks.environment(self.command, env, shell=self.shell))
+        since = time.monotonic() if changes is None else changes.detected_at
         child = ChildProcess(self.command, env=env, own_group=True, shell=self.shell, guard=True)
         child.start()
         self.child = child
+        if self.hooks is not None:
+            self.hooks.started(child, since)
         self._reported_exit = False
         self._reported_tty_stop = False
         self.starts += 1

@@ -5,15 +5,17 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
 from tests.agent.conftest import RunPython
 from tests.support import PYTHON, wait_for
 from watchreload.agent import channel as channel_module
-from watchreload.agent.channel import BOOTSTRAP_DIR, AgentChannel
+from watchreload.agent.channel import BOOTSTRAP_DIR, REPORT_FILE, AgentChannel
 
 BOOTSTRAP = BOOTSTRAP_DIR / "sitecustomize.py"
+MAX_MODULE_LINES = 400
 
 
 def reported(channel: AgentChannel, *paths: Path) -> bool:
@@ -30,8 +32,25 @@ def test_the_bootstrap_directory_holds_only_the_bootstrap() -> None:
     ]
 
 
-def test_the_bootstrap_and_the_channel_speak_the_same_protocol() -> None:
+def test_the_agent_modules_keep_to_the_line_cap() -> None:
+    for source in (BOOTSTRAP, REPORT_FILE):
+        assert len(source.read_text().splitlines()) <= MAX_MODULE_LINES, source
+
+
+def test_the_bootstrap_loads_the_report_module_by_its_path() -> None:
     tree = ast.parse(BOOTSTRAP.read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not any(name.startswith("watchreload") for name in imported)  # works uninstalled
+    assert "_report.py" in BOOTSTRAP.read_text()
+
+
+def test_the_bootstrap_and_the_channel_speak_the_same_protocol() -> None:
+    tree = ast.parse(REPORT_FILE.read_text())
     constants = {
         target.id: node.value.value
         for node in tree.body
@@ -377,3 +396,27 @@ def test_importing_the_bootstrap_by_its_package_name_does_nothing(python: RunPyt
     process = python.spawn([PYTHON, str(probe)], env=env)
     assert process.wait() == 0, process.output
     assert process.output == "True\n"
+
+
+def test_the_bootstrap_finds_its_report_module_next_to_it_without_watchreload(
+    python: RunPython, channel: AgentChannel, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy" / "agent"
+    (copy / "bootstrap").mkdir(parents=True)
+    shutil.copy(BOOTSTRAP, copy / "bootstrap" / "sitecustomize.py")
+    shutil.copy(REPORT_FILE, copy / "_report.py")
+    main = python.write(
+        "main.py",
+        """
+        import sys
+        sys.modules.pop("watchreload", None)
+        print(getattr(sys.modules["_watchreload_agent"], "__file__", None))
+        """,
+    )
+    env = python.environment()
+    env["PYTHONPATH"] = str(copy / "bootstrap")
+    # The venv still has watchreload, but the copy's bootstrap loads the copy's _report.py.
+    process = python.spawn([PYTHON, str(main)], env=env, cwd=tmp_path)
+    assert process.wait() == 0, process.output
+    assert process.output.strip() == str(copy / "bootstrap" / "sitecustomize.py")
+    wait_for(lambda: reported(channel, main), message="main.py, reported by the copy")

@@ -16,6 +16,7 @@ import pytest
 from tests.support import PYTHON, wait_for
 from watchreload.agent.channel import (
     BOOTSTRAP_DIR,
+    REPORT_FILE,
     RUN_ENV,
     SOCKET_ENV,
     AgentChannel,
@@ -178,8 +179,8 @@ def test_a_forged_pid_is_caught_by_the_kernels_credentials(
     assert quiet_channel.skipped == 1
 
 
-def test_the_channel_writes_the_bootstrap_bytecode_for_this_interpreter() -> None:
-    source = BOOTSTRAP_DIR / "sitecustomize.py"
+@pytest.mark.parametrize("source", [BOOTSTRAP_DIR / "sitecustomize.py", REPORT_FILE])
+def test_the_channel_writes_the_agents_bytecode_for_this_interpreter(source: Path) -> None:
     cached = Path(importlib.util.cache_from_source(str(source)))
     cached.unlink(missing_ok=True)
     ensure_bootstrap_bytecode()

@@ -68,6 +68,7 @@ class Watchreload:
         env: dict[str, str] | None = None,
         wait_started: bool = True,
         wrapper: Sequence[str] = (),
+        scope: str = "tree",  # child.py is no module of the tree: "imports" would drop its edits
     ) -> None:
         self.tree = tree
         self.state = state
@@ -82,6 +83,8 @@ class Watchreload:
             backend,
             "--poll-interval",
             POLL_INTERVAL,
+            "--scope",
+            scope,
             *options,
             "--",
             PYTHON,

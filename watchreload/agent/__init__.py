@@ -6,20 +6,10 @@ every Python process of the child's tree, reports to `channel.AgentChannel` over
 socket: the files of the imported modules, the files that failed to import, and the first
 listening TCP address. A non-Python command gets nothing added and runs exactly as without it.
 
-For the supervisor (once process.py and settings.py have landed; `agent` is the setting that
-`--no-agent` turns off):
-
-    channel = AgentChannel() if settings.agent else None
-    if channel: channel.start_reader()
-    ...
-    def start_child(changes):
-        env = without_agent(base_env)            # nothing left over from an outer watchreload
-        if channel:
-            env |= channel.start_run(command, env, shell=shell)   # {} unless Python; new run id
-        spawn(command, env)
-    ... channel.imported_files() | channel.failed_files()   # what the current start depends on
-    ... channel.listening(), channel.listening_seen_at()  # readiness
-    finally: channel.close()
+Command mode wires it in through `mode.py` (the channel, opened for a Python command when the
+setting `agent` is on) and `supervised.py` (`ChildSupport`, the supervisor's hooks: the
+environment of each start, the scope of a batch, the modules outside the roots, the ready line).
+The bootstrap loads `_report.py`, next to this file, by its path.
 
 Supported child interpreters: CPython 3.7 and newer (and PyPy 3); Python 3.6 and 2 print
 "Error in sitecustomize" once and run without the agent. `python -S`, `-I` and `-E` ignore

@@ -61,6 +61,7 @@ PROTOCOL_VERSION = 1
 SOCKET_ENV = "WATCHRELOAD_AGENT_SOCKET"
 RUN_ENV = "WATCHRELOAD_AGENT_RUN"
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
+REPORT_FILE = Path(__file__).resolve().parent / "_report.py"  # what the bootstrap loads
 SOCKET_NAME = "agent.sock"
 MAX_DATAGRAM_BYTES = 64 * 1024  # the agent sends at most 32 KiB; anything longer is malformed
 MAX_PATH_CHARS = 4096  # PATH_MAX
@@ -117,20 +118,22 @@ def environment_for(
 
 
 def ensure_bootstrap_bytecode() -> None:
-    """Write the bootstrap's bytecode cache for this interpreter when it is missing or stale.
+    """Write the bytecode caches of the bootstrap and of the module it loads, for this interpreter,
+    when they are missing or stale.
 
-    pip writes it at install time; without it (an editable install under PYTHONDONTWRITEBYTECODE,
-    as many Docker images set) every Python process of the child would compile the bootstrap, a
-    few milliseconds each. A read-only installation without the cache keeps that cost.
+    pip writes them at install time; without them (an editable install under
+    PYTHONDONTWRITEBYTECODE, as many Docker images set) every Python process of the child would
+    compile the agent, a few milliseconds each. A read-only installation without them keeps that
+    cost.
     """
-    source = BOOTSTRAP_DIR / "sitecustomize.py"
-    cached = Path(importlib.util.cache_from_source(os.fspath(source)))
-    try:
-        if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
-            return
-        py_compile.compile(os.fspath(source), cfile=os.fspath(cached), doraise=True)
-    except (OSError, py_compile.PyCompileError) as exc:
-        logger.debug("cannot write the agent bootstrap's bytecode to %s: %s", cached, exc)
+    for source in (BOOTSTRAP_DIR / "sitecustomize.py", REPORT_FILE):
+        cached = Path(importlib.util.cache_from_source(os.fspath(source)))
+        try:
+            if cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime:
+                continue
+            py_compile.compile(os.fspath(source), cfile=os.fspath(cached), doraise=True)
+        except (OSError, py_compile.PyCompileError) as exc:
+            logger.debug("cannot write the agent's bytecode to %s: %s", cached, exc)
 
 
 def _socket_directory() -> str:
