@@ -147,7 +147,7 @@ def test_one_server_per_restart_and_a_ready_line_each_time(
     spawn: Spawn, tmp_path: Path, backend: str, framework: str
 ) -> None:
     for module in NEEDS[framework]:
-        pytest.importorskip(module, reason=f"{module} is not installed (pip install -e '.[bench]')")
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install -e '.[test]')")
     make, said = APPS[framework]
     root = tmp_path / "app"
     port = free_port()
@@ -182,7 +182,7 @@ def test_one_server_per_restart_and_a_ready_line_each_time(
 
 
 def test_keep_inner_reloader_leaves_the_command_alone(spawn: Spawn, tmp_path: Path) -> None:
-    pytest.importorskip("django", reason="Django is not installed (pip install -e '.[bench]')")
+    pytest.importorskip("django", reason="Django is not installed (pip install -e '.[test]')")
     root = tmp_path / "app"
     port = free_port()
     command = django_app(root, port)

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support import Spawned, stays, wait_for
 
-pytest.importorskip("django", reason="Django is not installed (pip install -e '.[bench]')")
+pytest.importorskip("django", reason="Django is not installed (pip install -e '.[test]')")
 
 START_TIMEOUT_S = 45.0  # Django's child imports Django and runs its checks; CI machines are slow
 IMPORTED = "hello.views imported"
