@@ -1,4 +1,4 @@
-"""process.py with real processes: starting, stopping whole groups, /proc, exit statuses.
+"""process.py and procfs.py with real processes: starting, stopping groups, /proc, exit statuses.
 
 Whether a process is still alive is read with the tests' own /proc reader (`alive`), not with the
 code under test.
@@ -25,15 +25,12 @@ from watchreload import process
 from watchreload.errors import CommandNotExecutable, CommandNotFound
 from watchreload.process import (
     ChildProcess,
-    command_line,
     describe_status,
     exit_status,
-    parent_of,
-    pid_exists,
-    read_stat,
     signal_name,
     watching,
 )
+from watchreload.procfs import command_line, parent_of, pid_exists, read_stat
 from watchreload.reloaders.stat import StatReloader
 
 Start = Callable[..., tuple[ChildProcess, dict[str, Any]]]

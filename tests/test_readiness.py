@@ -20,7 +20,7 @@ import pytest
 
 from tests.programs.harness import POLL_INTERVAL, clean_environ, interrupt_at_teardown
 from tests.support import PYTHON, Spawned, stays, wait_for
-from watchreload.procnet import group_listening
+from watchreload.procfs import group_listening
 from watchreload.readiness import Readiness, ready_text
 
 Spawn = Callable[..., Spawned]

@@ -1,4 +1,4 @@
-"""Process mechanics for both modes: start a child, stop it boundedly, read /proc, name statuses.
+"""Process mechanics for both modes: start a child, stop it boundedly, name exit statuses.
 
 `ChildProcess` is the one start → stop sequence. Command mode starts the command as the leader of
 a process group of its own and stops the whole group; library mode starts the program in our group
@@ -8,8 +8,7 @@ to exit, sends SIGKILL, and waits again, boundedly.
 
 `watching()` is the one "start the watcher, start the program once it is ready" sequence.
 
-This module is also the only one in the package that reads /proc. The tests and the benchmarks
-read it on their own on purpose: a leak check must not rely on the code it checks.
+What a process (or a group) is doing now is read from /proc by procfs.py, not here.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import FrameType
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from watchreload.errors import CommandNotExecutable, CommandNotFound
+from watchreload.procfs import group_alive
 from watchreload.progress import progress
 from watchreload.terminal import GroupWitness
 
@@ -40,110 +39,6 @@ READY_TIMEOUT_S = 30.0  # start the program anyway if the watcher is not live by
 WAIT_REPORT_AFTER_S = 1.0  # say what the watcher is waiting for once the wait is this long
 WAIT_REPORT_EVERY_S = 1.0  # and update that line (in place on a terminal) this often
 WATCHER_JOIN_TIMEOUT_S = 2.0  # how long to wait for the watcher thread once it is asked to stop
-
-PROC = "/proc"
-
-
-# -- /proc -----------------------------------------------------------------------------------
-
-
-class ProcStat(NamedTuple):
-    """The fields of /proc/<pid>/stat that watchreload uses."""
-
-    pid: int
-    state: str
-    ppid: int
-    pgid: int
-    sid: int
-
-    @property
-    def live(self) -> bool:
-        """False for a zombie (or a dead task): it can't be killed, only reaped."""
-        return self.state not in ("Z", "X")
-
-
-def read_stat(pid: int | str) -> ProcStat | None:
-    """`pid`'s /proc/<pid>/stat, or None when it is gone or there is no /proc."""
-    try:
-        with open(f"{PROC}/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    # The command name, in parentheses, may contain spaces and parentheses: split after the last.
-    fields = text[text.rfind(")") + 2 :].split()
-    try:
-        return ProcStat(int(pid), fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
-    except (IndexError, ValueError):
-        return None
-
-
-def processes() -> Iterator[ProcStat]:
-    """Every process /proc lists (none where there is no /proc)."""
-    try:
-        names = os.listdir(PROC)
-    except OSError:
-        return
-    for name in names:
-        if name.isdigit():
-            stat = read_stat(name)
-            if stat is not None:
-                yield stat
-
-
-def _ps(pid: int, field: str) -> str:
-    """One `ps` column for `pid` (where there is no /proc); "" when it is gone."""
-    try:
-        result = subprocess.run(
-            ["ps", "-p", str(pid), "-o", f"{field}="], capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return ""
-    return result.stdout.strip()
-
-
-def parent_of(pid: int) -> int | None:
-    stat = read_stat(pid)
-    if stat is not None:
-        return stat.ppid
-    try:
-        return int(_ps(pid, "ppid"))
-    except ValueError:
-        return None
-
-
-def command_line(pid: int) -> list[str]:
-    """The arguments `pid` runs with; [] when it is gone."""
-    path = Path(PROC, str(pid), "cmdline")
-    if not path.exists():
-        return _ps(pid, "command").split()
-    try:
-        return [os.fsdecode(arg) for arg in path.read_bytes().split(b"\0") if arg]
-    except OSError:
-        return []
-
-
-def pid_exists(pid: int) -> bool:
-    """True while `pid` exists (a zombie too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any non-zombie process is in the group."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir(PROC):
-        return True  # a zombie can't be told from a live process here
-    return any(stat.pgid == pgid and stat.live for stat in processes())
 
 
 # -- exit statuses ----------------------------------------------------------------------------

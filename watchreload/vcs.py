@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watchreload.errors import GitHookError, WatchreloadError
-from watchreload.process import command_line, parent_of, pid_exists
+from watchreload.procfs import command_line, parent_of, pid_exists
 
 logger = logging.getLogger(__name__)
 

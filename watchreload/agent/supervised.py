@@ -17,7 +17,7 @@ from typing import Protocol
 from watchreload.agent.channel import AgentChannel
 from watchreload.changes import ChangeSet
 from watchreload.process import ChildProcess
-from watchreload.procnet import group_listening
+from watchreload.procfs import group_listening
 from watchreload.readiness import Readiness
 from watchreload.scope import Imports, decide, outside_modules
 

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from watchreload.process import KILL_WAIT_S, STOP_POLL_S, STOP_TIMEOUT_S, group_alive, signal_name
+from watchreload.process import KILL_WAIT_S, STOP_POLL_S, STOP_TIMEOUT_S, signal_name
+from watchreload.procfs import group_alive
 
 logger = logging.getLogger(__name__)
 
