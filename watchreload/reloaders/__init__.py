@@ -78,37 +78,60 @@ def get_reloader(
     if watchman_timeout_s is None:
         watchman_timeout_s = settings.watchman_timeout_s()
     options = _options_from_settings(options, settings)
-    reloader: BaseReloader
     if chosen == "auto":
         for root in roots:
             unreliable = events_unreliable(root)
             if unreliable is not None:
                 logger.debug("%s; using StatReloader", unreliable)
-                reloader = stat_class(interval_s=poll_interval_s, **options)
-                reloader.reason = unreliable
-                return reloader
+                return _stat_reloader(stat_class, poll_interval_s, options, reason=unreliable)
     if chosen in ("auto", "watchman"):
-        if watchman_class is None:
-            from watchreload.reloaders import watchman
-
-            watchman_class = watchman.WatchmanReloader
-        try:
-            watchman_class.check_availability(timeout_s=watchman_timeout_s)
-        except WatchmanUnavailable as exc:
-            if chosen == "watchman":
-                raise
-            logger.debug("Watchman unavailable, using StatReloader: %s", exc)
-            reloader = stat_class(interval_s=poll_interval_s, **options)
-            reloader.reason = f"Watchman unavailable: {exc}"
-            return reloader
-        # poll_interval_s paces the polling Watchman falls back to while the daemon is down.
-        reloader = watchman_class(
-            timeout_s=watchman_timeout_s, poll_interval_s=poll_interval_s, **options
+        return _watchman_or_stat(
+            chosen,
+            watchman_class,
+            stat_class,
+            poll_interval_s=poll_interval_s,
+            watchman_timeout_s=watchman_timeout_s,
+            options=options,
         )
-        reloader.reason = "requested" if chosen == "watchman" else "Watchman is available"
-        return reloader
-    reloader = stat_class(interval_s=poll_interval_s, **options)
-    reloader.reason = "requested"
+    return _stat_reloader(stat_class, poll_interval_s, options, reason="requested")
+
+
+def _stat_reloader(
+    stat_class: type[StatReloader], interval_s: float, options: dict[str, Any], *, reason: str
+) -> BaseReloader:
+    reloader = stat_class(interval_s=interval_s, **options)
+    reloader.reason = reason
+    return reloader
+
+
+def _watchman_or_stat(
+    chosen: BackendName,
+    watchman_class: type[WatchmanReloader] | None,
+    stat_class: type[StatReloader],
+    *,
+    poll_interval_s: float,
+    watchman_timeout_s: float,
+    options: dict[str, Any],
+) -> BaseReloader:
+    """Watchman if the daemon answers; otherwise StatReloader for `auto`, WatchmanUnavailable
+    for `watchman`."""
+    if watchman_class is None:
+        from watchreload.reloaders import watchman
+
+        watchman_class = watchman.WatchmanReloader
+    try:
+        watchman_class.check_availability(timeout_s=watchman_timeout_s)
+    except WatchmanUnavailable as exc:
+        if chosen == "watchman":
+            raise
+        logger.debug("Watchman unavailable, using StatReloader: %s", exc)
+        reason = f"Watchman unavailable: {exc}"
+        return _stat_reloader(stat_class, poll_interval_s, options, reason=reason)
+    # poll_interval_s paces the polling Watchman falls back to while the daemon is down.
+    reloader = watchman_class(
+        timeout_s=watchman_timeout_s, poll_interval_s=poll_interval_s, **options
+    )
+    reloader.reason = "requested" if chosen == "watchman" else "Watchman is available"
     return reloader
 
 

@@ -3,8 +3,10 @@
 The reader thread blocks on the daemon's socket (and on a wake-up pipe for `stop()` and spec
 changes); it never sleeps to poll. What each subscription carries comes from plan.py (grouping)
 and expression.py (the query); session.py holds the connection; events.py turns what the daemon
-says into changes, held reloads and reports; polling.py stat()s what the daemon does not cover.
-This module is the loop that ties them together.
+says into changes, held reloads and reports; git_terms.py asks for the git ignore terms;
+polling.py stat()s what the daemon does not cover; fallback.py (a mixin) reconnects and polls
+while the daemon is away; django_names.py (a mixin) adds Django's names. This module is the loop
+that ties them together.
 
 Faults: a dead daemon is noticed at once (its socket closes); we reconnect with backoff and
 resubscribe from the last clock (the per-user daemon, with no WATCHMAN_SOCK, is started again as
@@ -28,25 +30,17 @@ from types import ModuleType
 from typing import Any
 
 from watchreload.changes import DEFAULT_DEBOUNCE_MS, Change, FileChange
-from watchreload.errors import WatchmanUnavailable
-from watchreload.reloaders.base import BaseReloader
+from watchreload.reloaders.watchman.django_names import DjangoNamesMixin
 from watchreload.reloaders.watchman.events import (
     EventHandler,
     Subscription,
     file_changes,
     reported_signatures,
 )
-from watchreload.reloaders.watchman.expression import (
-    RULE_FILES_EXPRESSION,
-    gitignore_terms,
-    subscription_query,
-)
-from watchreload.reloaders.watchman.plan import (
-    SubscriptionPlan,
-    Watches,
-    git_rules_below,
-    plan_subscriptions,
-)
+from watchreload.reloaders.watchman.expression import subscription_query
+from watchreload.reloaders.watchman.fallback import ReconnectingMixin
+from watchreload.reloaders.watchman.git_terms import GitTerms
+from watchreload.reloaders.watchman.plan import SubscriptionPlan, Watches, plan_subscriptions
 from watchreload.reloaders.watchman.polling import PollingFallback, StatFiles
 from watchreload.reloaders.watchman.session import (
     Backoff,
@@ -55,7 +49,6 @@ from watchreload.reloaders.watchman.session import (
     check_availability,
     describe_socket,
     import_pywatchman,
-    start_default_daemon,
 )
 from watchreload.reloaders.watchman.wake import Waker
 from watchreload.scan import Signature, signature_of, written_since
@@ -79,10 +72,9 @@ DEFAULT_POLL_INTERVAL_S = 1.0
 WATCHMAN_SETTLE_MS = 20
 
 _subscription_ids = itertools.count(1)
-_UNSEEN = object()  # no signature recorded
 
 
-class WatchmanReloader(BaseReloader):
+class WatchmanReloader(ReconnectingMixin, DjangoNamesMixin):
     """Subscribes to the Watchman daemon and reloads on the changes it pushes."""
 
     name = "watchman"
@@ -137,7 +129,7 @@ class WatchmanReloader(BaseReloader):
         self._next_spec_check = 0.0
         self._next_stat_check = 0.0
         self._bursts = 0  # how many times notify_files_changed() was called
-        self._git_terms_cache: dict[tuple[str, str], list[Any]] = {}
+        self._git_terms = GitTerms()
 
     @classmethod
     def check_availability(cls, timeout_s: float = 5.0) -> None:
@@ -196,60 +188,6 @@ class WatchmanReloader(BaseReloader):
                     self._events.release_states()
                     backoff.lost(time.monotonic())
             yield
-
-    def _reconnect(self, backoff: Backoff) -> None:
-        """One attempt to connect; while the daemon stays away, pace the attempts and poll."""
-        if self.polling and time.monotonic() < self._next_attempt:
-            self._poll_step()  # every poll_interval_s; attempts follow the backoff
-            return
-        started_pid = None
-        if backoff.down_since is not None:
-            started_pid = start_default_daemon(self.timeout_s)
-        try:
-            self._connect()
-        except Disconnected as exc:
-            self._unreachable(backoff, exc)
-            return
-        down_for = 0.0 if backoff.down_since is None else time.monotonic() - backoff.down_since
-        backoff.reset()
-        if started_pid is not None:
-            logger.info(
-                "the Watchman daemon was gone; started it again (pid %d), as the watchman "
-                "command does",
-                started_pid,
-            )
-        if self.polling:
-            self._stop_polling(down_for)
-        else:
-            self._fallback = None
-            if down_for and started_pid is None:
-                logger.info("reconnected to Watchman after %.1fs", down_for)
-
-    def _unreachable(self, backoff: Backoff, exc: Disconnected) -> None:
-        """A failed attempt: take the polling baseline at once, poll from about a second on."""
-        now = time.monotonic()
-        if backoff.lost(now):
-            logger.debug("Watchman is unreachable (%s); reconnecting", exc)
-        assert backoff.down_since is not None and self._waker is not None
-        if self._fallback is None:
-            # At the first failure, not only once polling starts: what is deleted from now on
-            # shows in the diff, and what was written since the last result in its mtime.
-            self._fallback = PollingFallback(self.spec)
-        down_for = now - backoff.down_since
-        if not self.polling and down_for >= self.fallback_after_s:
-            self._start_polling(exc)
-        delay = backoff.next_delay()
-        if self.polling:
-            self._next_attempt = now + delay
-            self._poll_step()
-        else:  # try again, but switch to polling on time
-            self._waker.wait(min(delay, max(0.0, self.fallback_after_s - down_for)))
-
-    def _poll_step(self) -> None:
-        assert self._waker is not None
-        self._waker.wait(self.poll_interval_s)
-        if not self.should_stop:
-            self._poll_once()
 
     def _step(self) -> None:
         """Block until the daemon speaks, `stop()`/`watch_dir()` wake us or spec_check_s passes."""
@@ -331,7 +269,7 @@ class WatchmanReloader(BaseReloader):
                 if not force:
                     session.unsubscribe(root, sub.name)
         for root, plan in plans.items():
-            query = subscription_query(plan, spec.ignore, self._git_terms(session, plan, spec))
+            query = subscription_query(plan, spec.ignore, self._git_terms.of(session, plan, spec))
             self._subscribe(session, root, plan, query, force)
         # Files that joined a new watch: an edit between noticing them and subscribing counts.
         # A file that was not watched until now (a module imported since the last look) counts as
@@ -393,31 +331,9 @@ class WatchmanReloader(BaseReloader):
     # -- git ignore rules inside the daemon ------------------------------------------------------
 
     def ignore_files_changed(self) -> None:
-        self._git_terms_cache.clear()
+        self._git_terms.clear()
         self._spec_dirty = True  # the next step resubscribes with the new terms
         self._wake()
-
-    def _git_terms(
-        self, session: Session, plan: SubscriptionPlan, spec: WatchSpec
-    ) -> list[Any] | None:
-        """The subscription's git ignore terms: None without git rules, [] where they do not
-        translate (notify_files_changed filters every result with the rules in any case)."""
-        rules = spec.gitignore
-        if rules is None:
-            return None
-        key = (plan.watch_root, plan.relative_root)
-        subscribed = Path(plan.watch_root, plan.relative_root)
-        if key not in self._git_terms_cache and rules.work_tree(subscribed) is None:
-            self._git_terms_cache[key] = []  # not in a git work tree: no rules, no query
-        if key not in self._git_terms_cache:
-            query: dict[str, Any] = {"expression": RULE_FILES_EXPRESSION, "fields": ["name"]}
-            if plan.relative_root:
-                query["relative_root"] = plan.relative_root
-            names = [str(n) for n in session.query("query", plan.watch_root, query)["files"]]
-            terms = gitignore_terms(git_rules_below(subscribed, names, spec.ignore, rules))
-            logger.debug("git ignore terms for %s: %s", subscribed, terms)
-            self._git_terms_cache[key] = terms
-        return self._git_terms_cache[key]
 
     # -- what the daemon says -------------------------------------------------------------------
 
@@ -460,112 +376,6 @@ class WatchmanReloader(BaseReloader):
         if sub is None or self._subs.get(sub.plan.watch_root) is not sub:
             return None
         return sub
-
-    # -- standing in with the stat scanner ------------------------------------------------------
-
-    def _start_polling(self, exc: Disconnected) -> None:
-        """Poll from what is already known: nothing to reload for, only what changed unseen.
-
-        The first poll reports what differs from the baseline (taken at the first failed
-        attempt) and every file whose mtime is at or after the moment the subscriptions were in
-        place (`_since_ns`) and whose signature is not the one it had when the daemon last
-        reported it: an edit made after the daemon died, or in the moment before, that no result
-        delivered. No MTIME_SLACK_NS here: a file saved just before watchreload started is no
-        change (mtimes lag the clock, never lead it).
-        """
-        logger.warning(
-            "lost the Watchman daemon at %s (%s); polling the watched files every %gs until it "
-            "answers again",
-            describe_socket(),
-            exc,
-            self.poll_interval_s,
-        )
-        assert self._fallback is not None
-        changes = dict(self._fallback.poll())
-        since_ns = self._since_ns
-        if since_ns is not None:
-            for path, signature in self._fallback.snapshot.items():
-                if (
-                    path not in changes
-                    and signature[0] >= since_ns
-                    and self._reported.get(path, _UNSEEN) != signature
-                ):
-                    changes[path] = Change.modified
-        self.polling = True
-        self._since_ns, self._reported = None, {}
-        for sub in self._subs.values():
-            sub.clock = None  # the scanner covers the gap; a new daemon starts from a fresh clock
-        self.ready.set()  # the scanner's baseline is taken: nothing is missed from here on
-        if changes:
-            self.notify_files_changed((Path(p), c) for p, c in changes.items())
-
-    def _poll_once(self) -> None:
-        if self._fallback is None:
-            return
-        changes = self._fallback.poll()
-        if changes:
-            self.notify_files_changed((Path(p), c) for p, c in changes)
-
-    def _stop_polling(self, down_for_s: float) -> None:
-        # Subscribed (clock taken) before this last scan, so no edit falls between the two.
-        self._poll_once()
-        self.polling = False
-        self._fallback = None
-        logger.info(
-            "Watchman answers again after %.1fs; back on events, stopped polling", down_for_s
-        )
-
-    # -- Django's names -------------------------------------------------------------------------
-
-    @property
-    def client(self) -> Any:
-        """The pywatchman client of the live session, or None while there is none. The reader
-        thread owns it: use it only from a tick() that you drive yourself."""
-        session = self._session
-        return None if session is None else session.client
-
-    @property
-    def client_timeout(self) -> float:
-        """Django's name for `timeout_s`: how long connecting may take, in seconds."""
-        return self.timeout_s
-
-    @client_timeout.setter
-    def client_timeout(self, value: float) -> None:
-        self.timeout_s = value
-        self.crawl_timeout_s = max(self.crawl_timeout_s, value)
-
-    def watched_roots(self, watched_files: Iterable[Path]) -> frozenset[Path]:
-        """Django's: the directories given to watch_dir(), those of `watched_files` and those
-        of sys.path. (Subscriptions are planned from the WatchSpec instead: one per
-        watch-project root that covers what is watched; see plan.py.)"""
-        from watchreload.modules import sys_path_directories
-
-        with self._watch_lock:
-            directories = list(self.directory_globs)
-        parents = [Path(path).parent for path in watched_files]
-        return frozenset((*directories, *parents, *sys_path_directories()))
-
-    def update_watches(self) -> None:
-        """Resubscribe for what is watched now at the reader's next step, rather than at its
-        next spec check (every spec_check_s). Safe from any thread: it only wakes the reader."""
-        self._spec_dirty = True
-        self._wake()
-
-    def request_processed(self, **kwargs: Any) -> None:
-        """Django connects this to `request_finished`: a request may have imported modules."""
-        self.update_watches()
-
-    def check_server_status(self, inner_ex: BaseException | None = None) -> bool:
-        """True when the daemon answers (asked on a connection of its own, not the reader's);
-        otherwise raise WatchmanUnavailable, with `inner_ex` (the error that made you ask) as its
-        cause."""
-        try:
-            check_availability(self.timeout_s)
-        except WatchmanUnavailable as exc:
-            if inner_ex is None:
-                raise
-            raise WatchmanUnavailable(f"{inner_ex} ({exc})") from inner_ex
-        return True
 
     def notify_files_changed(self, changes: Iterable[FileChange]) -> None:
         self._bursts += 1  # news for _step_until_news()
