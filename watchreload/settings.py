@@ -29,7 +29,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, get_args
 from watchreload.changes import DEFAULT_DEBOUNCE_MAX_MS, DEFAULT_DEBOUNCE_MS
 from watchreload.errors import ConfigError, WatchPathError
 from watchreload.spec import DEFAULT_IGNORE_PATTERNS, DEFAULT_INCLUDE_GLOBS
-from watchreload.values import number, parse_bool, parse_globs, parse_paths, parse_signal
+from watchreload.values import number, one_of, parse_bool, parse_globs, parse_paths, parse_signal
 
 BackendName = Literal["auto", "watchman", "stat"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
@@ -47,25 +47,9 @@ PYPROJECT_TABLE = "[tool.watchreload]"
 T = TypeVar("T")
 
 
-def parse_backend(value: object) -> BackendName:
-    text = str(value).strip().lower()
-    if text not in BACKENDS:
-        raise ConfigError(f"backend {value!r} is unknown; pass one of {', '.join(BACKENDS)}")
-    return cast(BackendName, text)
-
-
-def parse_tty(value: object) -> TtyMode:
-    text = str(value).strip().lower()
-    if text not in TTY_MODES:
-        raise ConfigError(f"tty mode {value!r} is unknown; pass one of {', '.join(TTY_MODES)}")
-    return cast(TtyMode, text)
-
-
-def parse_scope(value: object) -> ScopeName:
-    text = str(value).strip().lower()
-    if text not in SCOPES:
-        raise ConfigError(f"scope {value!r} is unknown; pass one of {', '.join(SCOPES)}")
-    return cast(ScopeName, text)
+parse_backend = cast("Callable[[object], BackendName]", one_of("backend", BACKENDS))
+parse_tty = cast("Callable[[object], TtyMode]", one_of("tty mode", TTY_MODES))
+parse_scope = cast("Callable[[object], ScopeName]", one_of("scope", SCOPES))
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -311,11 +295,8 @@ class Origin:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml in `start` or one of its parents."""
-    for directory in (start, *start.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+    candidates = (directory / "pyproject.toml" for directory in (start, *start.parents))
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
 def read_pyproject(path: Path) -> dict[str, object]:

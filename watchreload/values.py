@@ -74,3 +74,15 @@ def parse_paths(value: object) -> tuple[str, ...]:
     if not paths:
         raise ConfigError("no watch path given; pass at least one directory")
     return paths
+
+
+def one_of(what: str, choices: tuple[str, ...]) -> Callable[[object], str]:
+    """A parser of one of `choices`, in any case."""
+
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ConfigError(f"{what} {value!r} is unknown; pass one of {', '.join(choices)}")
+        return text
+
+    return parse
