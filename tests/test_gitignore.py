@@ -188,3 +188,22 @@ def test_refresh_reads_a_new_ignore_file_a_watcher_saw(tmp_path: Path) -> None:
     outside.mkdir()
     (outside / ".gitignore").write_text("*.tmp\n")
     assert not rules.refresh([outside / ".gitignore"])  # no work tree: no rules
+
+
+def test_a_watched_root_that_git_ignores_is_watched_with_its_own_rules(tmp_path: Path) -> None:
+    """A root inside a directory that the enclosing repository ignores (a scratch copy, a
+    benchmark's work tree) is not silently dropped: only the ignore files inside it apply."""
+    repo = make_repo(tmp_path / "repo")
+    root = repo / "build" / "work"  # `build/` is ignored by the repository's .gitignore
+    (root / "sub").mkdir(parents=True)
+    (root / ".gitignore").write_text("*.tmp\n")
+    rules = GitIgnoreRules()
+    assert rules.ignores(root / "app.py")  # as git sees it
+    rules.watch_root(root)
+    assert not rules.ignores(root / "app.py")
+    assert not rules.ignores(root / "sub", is_dir=True)
+    assert not rules.ignores(root / "x.log")  # the repository's `*.log` no longer applies
+    assert rules.ignores(root / "scratch.tmp")  # the root's own rules do
+    assert rules.work_tree(root / "sub") == root
+    rules.watch_root(repo / "src")  # not ignored by git: nothing changes
+    assert rules.ignores(repo / "src" / "local.py")

@@ -237,3 +237,20 @@ def test_library_mode_reads_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("WATCHRELOAD_GITIGNORE", "false")
     assert get_reloader("stat").gitignore_rules is None
     assert get_reloader("stat", gitignore=True).gitignore_rules is not None  # an argument wins
+
+
+def test_a_watched_directory_that_git_ignores_still_restarts(
+    spawn: Spawn, repo: Path, state: Path, backend: str
+) -> None:
+    """Watching a directory inside one the repository ignores (here `build/`) is an explicit
+    choice: its edits restart, and only the ignore files inside it apply."""
+    root = repo / "build" / "work"
+    write(root / "app.py")
+    write(root / ".gitignore", "*.tmp.py\n")
+    run = Watchreload(spawn, root, state, backend=backend)
+    restarts_for(run, root / "app.py", 2)
+    write(root / "scratch.tmp.py")  # the directory's own rule
+    run.stays_at(2, duration_s=1.0)
+    restarts_for(run, root / "pkg" / "new.py", 3)
+    assert "is ignored by git" in run.output
+    stop(run)

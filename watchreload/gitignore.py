@@ -122,7 +122,27 @@ class GitIgnoreRules:
         self._excludes: dict[str, RuleFile] = {}  # work tree top -> .git/info/exclude
         self._chains: dict[str, tuple[RuleFile, ...]] = {}  # directory -> rules, deepest first
         self._dir_verdicts: dict[str, bool] = {}  # directory -> ignored, while rules stand
+        self._own_tops: set[str] = set()  # watched roots git ignores: rules apply from there down
         self.generation = 0  # counts the refresh() calls that found changed rules
+
+    def watch_root(self, root: Path | str) -> None:
+        """Say that `root` is watched explicitly. When git ignores it (it lies in a directory an
+        enclosing repository ignores, such as a scratch or build directory), it is watched all
+        the same, as a work tree of its own: only the ignore files inside it apply. Otherwise
+        every edit in it would be dropped without a word."""
+        path = os.fspath(root)
+        if path in self._own_tops or not self.ignores(path, is_dir=True):
+            return
+        self._own_tops.add(path)
+        below = path.rstrip(os.sep) + os.sep
+        for cache in (self._tops, self._dir_verdicts, self._chains):
+            for key in [k for k in cache if k == path or k.startswith(below)]:
+                del cache[key]
+        logger.info(
+            "%s is ignored by git (by the rules of the repository around it); watching it anyway, "
+            "with only the .gitignore files inside it",
+            path,
+        )
 
     def ignores(self, path: Path | str, *, is_dir: bool = False) -> bool:
         """True when git ignores `path` (absolute), or a directory holding it."""
@@ -292,7 +312,7 @@ class GitIgnoreRules:
         if known != "":
             return known
         parent = os.path.dirname(directory)
-        if os.path.lexists(os.path.join(directory, ".git")):
+        if directory in self._own_tops or os.path.lexists(os.path.join(directory, ".git")):
             top: str | None = directory
         elif parent == directory:
             top = None

@@ -271,11 +271,16 @@ class WatchSpec:
         globs = frozenset(include_globs)
         for glob in globs:
             compile_glob(glob)
+        absolute_roots = {Path(root).absolute(): globs for root in roots}
+        rules = GitIgnoreRules() if gitignore else None
+        if rules is not None:
+            for root in absolute_roots:
+                rules.watch_root(root)
         return cls(
-            roots={Path(root).absolute(): globs for root in roots},
+            roots=absolute_roots,
             extra_files=frozenset(Path(f).absolute() for f in extra_files),
             ignore=IgnoreMatcher(tuple(ignore_patterns)),
-            gitignore=GitIgnoreRules() if gitignore else None,
+            gitignore=rules,
         )
 
     def matches(self, path: Path) -> bool:

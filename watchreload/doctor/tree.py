@@ -53,6 +53,7 @@ class _Walker:
     def __init__(self, root: Path, globs: Sequence[str], ignore: IgnoreMatcher) -> None:
         self.root = root
         self.git = GitIgnoreRules()  # as the backends apply them: directories pruned, files dropped
+        self.git.watch_root(root)
         self.count = TreeCount(str(root), "scan")
         self.suffixes = literal_suffixes(globs)
         self.match = None if self.suffixes else combined_glob_regex(globs).fullmatch

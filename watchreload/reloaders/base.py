@@ -100,6 +100,9 @@ class BaseReloader:
             from watchreload.modules import iter_all_python_module_files
 
             extra.update(iter_all_python_module_files())
+        if self.gitignore_rules is not None:
+            for root in roots:
+                self.gitignore_rules.watch_root(root)
         return WatchSpec(
             roots=roots,
             extra_files=frozenset(extra),
