@@ -111,14 +111,21 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any non-zombie process is in the group."""
+def group_exists(pgid: int) -> bool:
+    """True while the process group has a member (a zombie too)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process is in the group."""
+    if not group_exists(pgid):
+        return False
     if not os.path.isdir(PROC):
         return True  # a zombie can't be told from a live process here
     return any(stat.pgid == pgid and stat.live for stat in processes())
@@ -188,3 +195,20 @@ def group_listening(pgid: int) -> Address | None:
     listening = listening_inodes()
     addresses = sorted((listening[i] for i in inodes if i in listening), key=lambda a: a[1])
     return addresses[0] if addresses else None
+
+
+def signal_pending(pid: int) -> bool:
+    """True when /proc shows a signal pending for `pid` or it is already a zombie.
+
+    Also True where there is no /proc, so that the caller then waits its bounded time.
+    """
+    try:
+        status = Path(PROC, str(pid), "status").read_text()
+    except FileNotFoundError:
+        return not Path(PROC, "self").exists()
+    except OSError:
+        return True
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip()[:1] in ("Z", "X"):
+        return True
+    return any(int(fields.get(name, "0").strip() or "0", 16) for name in ("SigPnd", "ShdPnd"))

@@ -55,8 +55,9 @@ import signal
 import subprocess
 import termios
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
+
+from watchreload.procfs import group_exists, signal_pending
 
 logger = logging.getLogger(__name__)
 
@@ -82,33 +83,6 @@ def sigttou_blocked() -> Iterator[None]:
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal_pending(pid: int) -> bool:
-    """True when /proc shows a signal pending for `pid` or it is already a zombie.
-
-    Also True where there is no /proc, so that the caller then waits its bounded time.
-    """
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()
-    except OSError:
-        return True
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    if fields.get("State", "").strip()[:1] in ("Z", "X"):
-        return True
-    return any(int(fields.get(name, "0").strip() or "0", 16) for name in ("SigPnd", "ShdPnd"))
 
 
 def _resumable_by_a_shell() -> bool:
@@ -200,7 +174,7 @@ class GroupWitness:
         process = self._process
         if process is not None and process.poll() is None and settle_s > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                if _signal_pending(process.pid):
+                if signal_pending(process.pid):
                     process.wait(settle_s)
         if process is not None and process.returncode is not None and process.returncode < 0:
             self._signal = -process.returncode
@@ -318,7 +292,7 @@ class ForegroundTerminal:
         front = self._foreground()
         if front is None:
             return False
-        return front in (os.getpgrp(), pgid) or front <= 0 or not _group_exists(front)
+        return front in (os.getpgrp(), pgid) or front <= 0 or not group_exists(front)
 
     # -- stops: Ctrl-Z, and reads before the hand-over ------------------------------------------
 
