@@ -205,5 +205,8 @@ def test_a_watched_root_that_git_ignores_is_watched_with_its_own_rules(tmp_path:
     assert not rules.ignores(root / "x.log")  # the repository's `*.log` no longer applies
     assert rules.ignores(root / "scratch.tmp")  # the root's own rules do
     assert rules.work_tree(root / "sub") == root
+    # A subscription from higher up (the root and a module elsewhere in the repository share
+    # one) cannot take the repository's rules into the daemon: they would exclude the root.
+    assert rules.rules_in_play(repo, []) is None
     rules.watch_root(repo / "src")  # not ignored by git: nothing changes
     assert rules.ignores(repo / "src" / "local.py")

@@ -237,6 +237,9 @@ class GitIgnoreRules:
         top_path = self.work_tree(directory)
         if top_path is None:
             return []
+        below = os.fspath(directory).rstrip(os.sep) + os.sep
+        if any(own_top.startswith(below) for own_top in self._own_tops):
+            return None  # a watched root that the rules here ignore lies below: per path only
         top = os.fspath(top_path)
         files: dict[Path, RuleFile] = {}
         for path in ignore_files:
