@@ -135,6 +135,10 @@ def measure(app: str, backend: str, rounds: int) -> dict[str, float]:
     port = free_port()
     command = APPS[app](root, port)
     _write(root / "views.py", 'TEXT = "v0"\n')
+    # Each app a Watchman project of its own: otherwise watch-project climbs to the repository
+    # holding benchmarks/, whose daemon directory (log and state, written all the time) is then
+    # inside the watch and keeps the daemon from settling: notifications came seconds late.
+    _write(root / ".watchmanconfig", "{}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHRELOAD_")}
     env["PYTHONPATH"] = str(root)
     daemon = WatchmanDaemon(WORK / "watchman" / app) if backend == "watchman" else None
