@@ -213,40 +213,72 @@ class ChildProcess:
         to `timeout_s` for everything to exit, then SIGKILL and wait up to KILL_WAIT_S. The grace
         period ends early once `hurry()` is true or on KeyboardInterrupt (asked twice).
         """
-        popen = self._started()
+        self._started()
         self._unguard()
-        if self.running():
-            if signum is not None:
-                self.send_signal(signum)
-                self.send_signal(signal.SIGCONT)  # a stopped process acts on it only now
-            hurried = self._wait_until_gone(timeout_s, hurry)
-            if self.running():
-                if hurried:
-                    logger.info("asked to stop again; sending SIGKILL to %s", self.name)
-                else:
-                    after = "" if signum is None else f" of {signal_name(signum)}"
-                    logger.info(
-                        "%s did not stop within %gs%s; sending SIGKILL", self.name, timeout_s, after
-                    )
-                self.send_signal(signal.SIGKILL)
-                self._wait_until_gone(KILL_WAIT_S, _never)
-        try:
-            return popen.wait(KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("pid %d survived SIGKILL; giving up on it", popen.pid)
-            return None
+        return stop_boundedly(self, signum, timeout_s, hurry)
 
-    def _wait_until_gone(self, timeout_s: float, hurry: Callable[[], bool]) -> bool:
-        """Wait until nothing is running or `timeout_s` passed; True if told to hurry first."""
-        deadline = time.monotonic() + timeout_s
-        try:
-            while self.running() and time.monotonic() < deadline:
-                if hurry():
-                    return True
-                time.sleep(STOP_POLL_S)
-        except KeyboardInterrupt:
-            return True
-        return False
+    def pause(self, seconds: float) -> None:
+        """Let `seconds` pass while a stop waits (stop_boundedly)."""
+        time.sleep(seconds)
+
+
+class Stoppable(Protocol):
+    """What stop_boundedly() needs of a child: ChildProcess, or preload's ForkedChild."""
+
+    name: str
+
+    @property
+    def pid(self) -> int: ...
+
+    def running(self) -> bool: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def wait(self, timeout_s: float | None = None) -> int: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+def stop_boundedly(
+    child: Stoppable, signum: int | None, timeout_s: float, hurry: Callable[[], bool] = _never
+) -> int | None:
+    """The one stop sequence: `signum` and SIGCONT (none when already delivered), up to
+    `timeout_s` for everything to exit, then SIGKILL and up to KILL_WAIT_S; the returncode, None
+    if the child survived. The grace period ends early once `hurry()` is true or on
+    KeyboardInterrupt (asked twice)."""
+    if child.running():
+        if signum is not None:
+            child.send_signal(signum)
+            child.send_signal(signal.SIGCONT)  # a stopped process acts on it only now
+        hurried = _wait_until_gone(child, timeout_s, hurry)
+        if child.running():
+            if hurried:
+                logger.info("asked to stop again; sending SIGKILL to %s", child.name)
+            else:
+                after = "" if signum is None else f" of {signal_name(signum)}"
+                logger.info(
+                    "%s did not stop within %gs%s; sending SIGKILL", child.name, timeout_s, after
+                )
+            child.send_signal(signal.SIGKILL)
+            _wait_until_gone(child, KILL_WAIT_S, _never)
+    try:
+        return child.wait(KILL_WAIT_S)
+    except subprocess.TimeoutExpired:
+        logger.warning("pid %d survived SIGKILL; giving up on it", child.pid)
+        return None
+
+
+def _wait_until_gone(child: Stoppable, timeout_s: float, hurry: Callable[[], bool]) -> bool:
+    """Wait until nothing is running or `timeout_s` passed; True if told to hurry first."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while child.running() and time.monotonic() < deadline:
+            if hurry():
+                return True
+            child.pause(STOP_POLL_S)
+    except KeyboardInterrupt:
+        return True
+    return False
 
 
 # -- signals ---------------------------------------------------------------------------------

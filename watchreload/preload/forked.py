@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from watchreload.process import KILL_WAIT_S, STOP_POLL_S, STOP_TIMEOUT_S, signal_name
+from watchreload.process import STOP_POLL_S, STOP_TIMEOUT_S, stop_boundedly
 from watchreload.procfs import group_alive
 
 logger = logging.getLogger(__name__)
@@ -108,29 +108,8 @@ class ForkedChild:
         hurry: Callable[[], bool] = _never,
     ) -> int | None:
         """As `ChildProcess.stop`: signal the group, wait, SIGKILL, wait; None if it survived."""
-        if self.running():
-            if signum is not None:
-                self.send_signal(signum)
-                self.send_signal(signal.SIGCONT)
-            hurried = self._wait_until_gone(timeout_s, hurry)
-            if self.running():
-                after = "" if signum is None or hurried else f" of {signal_name(signum)}"
-                logger.info("%s did not stop%s; sending SIGKILL", self.name, after)
-                self.send_signal(signal.SIGKILL)
-                self._wait_until_gone(KILL_WAIT_S, _never)
-        try:
-            return self.wait(KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("pid %d survived SIGKILL; giving up on it", self.pid)
-            return None
+        return stop_boundedly(self, signum, timeout_s, hurry)
 
-    def _wait_until_gone(self, timeout_s: float, hurry: Callable[[], bool]) -> bool:
-        deadline = time.monotonic() + timeout_s
-        try:
-            while self.running() and time.monotonic() < deadline:
-                if hurry():
-                    return True
-                self.template.pump(STOP_POLL_S)
-        except KeyboardInterrupt:
-            return True
-        return False
+    def pause(self, seconds: float) -> None:
+        """Let `seconds` pass while a stop waits, reading the template's reports meanwhile."""
+        self.template.pump(seconds)
