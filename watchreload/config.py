@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from watchreload.errors import ConfigError, WatchPathError
+from watchreload.setting_sources import Settings
 from watchreload.settings import (
     AGENT,
     BACKEND,
@@ -41,7 +42,6 @@ from watchreload.settings import (
     WATCHMAN_TIMEOUT,
     BackendName,
     ScopeName,
-    Settings,
     TtyMode,
 )
 

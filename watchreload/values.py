@@ -1,5 +1,5 @@
 """Parsing one setting's value: each parser names the value and the fix, and raises ConfigError;
-settings.Origin.blame() adds where the value came from."""
+setting_sources.Origin.blame() adds where the value came from."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from watchreload.errors import WatchreloadError
 from watchreload.modules import record_error_file
 from watchreload.reloaders import BaseReloader
 from watchreload.reloaders import get_reloader as get_backend
-from watchreload.settings import read_pyproject
+from watchreload.setting_sources import read_pyproject
 
 # Django's runserver shows this logger's INFO lines ("Watching for file changes with ...").
 logger = logging.getLogger("django.utils.autoreload")

@@ -47,8 +47,8 @@ def subscription_expression(root: Path, globs: Sequence[str], spec: WatchSpec) -
 def effective_settings(environ: Mapping[str, str], cwd: Path) -> tuple[Settings, Path | None]:
     """Every setting with its value and source, and the nearest pyproject.toml (None when there
     is none). Raises WatchreloadError for a bad setting, as the CLI would."""
+    from watchreload.setting_sources import Settings as SettingSources
     from watchreload.settings import SETTINGS
-    from watchreload.settings import Settings as SettingSources
 
     sources = SettingSources(environ=environ, cwd=cwd)
     settings: Settings = {}

@@ -12,7 +12,7 @@ from watchreload import vcs
 from watchreload.doctor import adapters
 from watchreload.doctor.report import Check
 from watchreload.errors import WatchreloadError
-from watchreload.settings import find_pyproject, read_pyproject
+from watchreload.setting_sources import find_pyproject, read_pyproject
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from watchreload.errors import ConfigError, WatchmanUnavailable
 from watchreload.mounts import events_unreliable
 from watchreload.reloaders.base import BaseReloader
 from watchreload.reloaders.stat import StatReloader
+from watchreload.setting_sources import Settings
 from watchreload.settings import (
     BACKEND,
     BACKENDS,
@@ -21,7 +22,6 @@ from watchreload.settings import (
     GITIGNORE,
     POLL_INTERVAL,
     BackendName,
-    Settings,
 )
 
 if TYPE_CHECKING:

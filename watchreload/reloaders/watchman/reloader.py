@@ -52,7 +52,7 @@ from watchreload.reloaders.watchman.session import (
 )
 from watchreload.reloaders.watchman.wake import Waker
 from watchreload.scan import Signature, signature_of, written_since
-from watchreload.settings import Settings
+from watchreload.setting_sources import Settings
 from watchreload.spec import WatchSpec
 
 logger = logging.getLogger(__name__)
