@@ -205,6 +205,7 @@ def _supervise(config: Config, mode: CommandMode) -> int:
         on_restart=_clear_screen if config.clear else None,
         terminal=terminal,
         hooks=mode.hooks(reloader, ready_line=config.verbosity >= 0),
+        launcher=mode.launcher(),
     )
     with watching(reloader, "the command"):
         return supervisor.run(reloader)

@@ -27,7 +27,7 @@ from typing import Protocol
 from watchreload.errors import CommandNotExecutable, CommandNotFound
 from watchreload.procfs import group_alive
 from watchreload.progress import progress
-from watchreload.terminal import GroupWitness
+from watchreload.terminal import GroupWitness, collect_stop
 
 logger = logging.getLogger(__name__)
 
@@ -112,11 +112,6 @@ class ChildProcess:
     def pid(self) -> int:
         return self._started().pid
 
-    @property
-    def popen(self) -> subprocess.Popen[bytes]:
-        """The started child's Popen, for terminal.ForegroundTerminal.follow_stop()."""
-        return self._started()
-
     def _started(self) -> subprocess.Popen[bytes]:
         if self._popen is None:
             raise RuntimeError(f"{self.name} was not started; call start() first")
@@ -184,6 +179,10 @@ class ChildProcess:
                 os.killpg(popen.pid, signum)
         else:
             popen.send_signal(signum)  # Popen does nothing once it has reaped the child
+
+    def collect_stop(self) -> int | None:
+        """The signal that stopped the child since the last look, once (terminal.follow_stop)."""
+        return collect_stop(self._started())
 
     def stopped_by(self) -> int | None:
         """The signal (SIGTTIN, SIGSTOP...) that holds the child stopped now, if any.

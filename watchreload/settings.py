@@ -244,6 +244,15 @@ KEEP_INNER_RELOADER: Setting[bool] = Setting(
     "default watchreload turns it off and says so.",
     kind="switch",
 )
+PRELOAD: Setting[bool] = Setting(
+    "preload",
+    parse_bool,
+    False,
+    "Start each restart of a Python command from a template process that has already imported "
+    "the standard-library and installed modules the previous run imported (fork, tens of "
+    "milliseconds); plain exec whenever the template cannot serve, said on the restart line.",
+    kind="switch",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = (
     WATCH,
@@ -264,5 +273,6 @@ SETTINGS: tuple[Setting[Any], ...] = (
     AGENT,
     SCOPE,
     KEEP_INNER_RELOADER,
+    PRELOAD,
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}

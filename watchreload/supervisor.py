@@ -56,10 +56,10 @@ from typing import Protocol
 from watchreload.changes import ChangeSet
 from watchreload.command import CHANGES_ENV_LIMIT_BYTES, ChangesHandoff, without_changes
 from watchreload.errors import CommandError, ReloaderFailed
+from watchreload.launcher import Child, ExecLauncher, Launcher
 from watchreload.process import (
     STOP_POLL_S,
     STOP_TIMEOUT_S,
-    ChildProcess,
     command_text,
     describe_status,
     exit_status,
@@ -94,7 +94,7 @@ class StartHooks(Protocol):
         self, command: Sequence[str], env: Mapping[str, str], *, shell: bool = False
     ) -> dict[str, str]: ...
 
-    def started(self, child: ChildProcess, since: float | None) -> None: ...
+    def started(self, child: Child, since: float | None) -> None: ...
 
     def scoped(self, changes: ChangeSet) -> ChangeSet | None: ...
 
@@ -127,6 +127,7 @@ class Supervisor:
         changes_limit_bytes: int = CHANGES_ENV_LIMIT_BYTES,
         terminal: ForegroundTerminal | None = None,
         hooks: StartHooks | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
         self.command = list(command)
         self.shell = shell
@@ -134,7 +135,7 @@ class Supervisor:
         self.stop_timeout_s = stop_timeout_s
         self.on_restart = on_restart
         self.env = without_changes(os.environ if env is None else env)
-        self.child: ChildProcess | None = None
+        self.child: Child | None = None
         self.last_returncode: int | None = None
         self.starts = 0
         self._handoff = ChangesHandoff(changes_limit_bytes)
@@ -146,6 +147,8 @@ class Supervisor:
         self._keyboard_signal: int | None = None  # what the terminal sent the child: the end
         self._hung_up = False  # the terminal is gone: the end
         self.hooks = hooks
+        self.launcher = launcher if launcher is not None else ExecLauncher()
+        self._again: str | None = None  # the launcher asked to start the child again at once
 
     # -- requests (called from signal handlers or other threads) ---------------------------
 
@@ -176,6 +179,7 @@ class Supervisor:
             finally:
                 self._log_stop()
                 returncode = self.stop_child()
+                self.launcher.close()
                 self._handoff.close()
         return exit_status(returncode if returncode is not None else 0)
 
@@ -201,8 +205,13 @@ class Supervisor:
         self._notice_exit()
         if self.stopping:
             return
+        if self._again is not None:
+            reason, self._again = self._again, None
+            self.restart(ChangeSet(reason=reason))
+            return
         if self.hooks is not None:
             self.hooks.poll()
+        self.launcher.poll()
         if source.error is not None:
             raise ReloaderFailed(
                 f"the file watcher stopped: {source.error}; restart watchreload "
@@ -225,7 +234,10 @@ class Supervisor:
             changes = scoped
         if self.on_restart is not None:
             self.on_restart()  # clearing the screen: first, so that the line saying why stays
-        logger.info("restarting: %s", _relative_to_cwd(changes).describe())
+        how = self.launcher.path(self.command, self.env)
+        logger.info(
+            "restarting: %s%s", _relative_to_cwd(changes).describe(), f" ({how})" if how else ""
+        )
         if logger.isEnabledFor(logging.DEBUG):
             for path, kind in changes.changes.items():
                 logger.debug("  %s %s", kind.name, path)
@@ -244,8 +256,7 @@ class Supervisor:
         if self.hooks is not None:
             env.update(self.hooks.environment(self.command, env, shell=self.shell))
         since = time.monotonic() if changes is None else changes.detected_at
-        child = ChildProcess(self.command, env=env, own_group=True, shell=self.shell, guard=True)
-        child.start()
+        child = self.launcher.start(self.command, env, shell=self.shell)
         self.child = child
         if self.hooks is not None:
             self.hooks.started(child, since)
@@ -264,7 +275,7 @@ class Supervisor:
             if self.terminal is None:
                 self._notice_terminal_stop(self.child)
             else:
-                self.terminal.follow_stop(self.child.popen)
+                self.terminal.follow_stop(self.child)
                 self._notice_terminal_signal(self.child, 0.0)
             return
         if self.terminal is not None:
@@ -274,12 +285,12 @@ class Supervisor:
             self.terminal.take_back()  # its modes, with the child's own keystrokes kept
         self._reported_exit = True
         self.last_returncode = returncode
+        self._again = self.launcher.ended(self.child, returncode)
         level = logging.INFO if returncode == 0 else logging.WARNING
-        logger.log(
-            level, "%s %s; waiting for a change", self.child.name, describe_status(returncode)
-        )
+        then = "waiting for a change" if self._again is None else "running it again by exec"
+        logger.log(level, "%s %s; %s", self.child.name, describe_status(returncode), then)
 
-    def _notice_terminal_stop(self, child: ChildProcess) -> None:
+    def _notice_terminal_stop(self, child: Child) -> None:
         """Say why the child hangs when it used the terminal, which it was not lent."""
         if self._reported_tty_stop:
             return
@@ -311,6 +322,8 @@ class Supervisor:
                 time.sleep(STOP_POLL_S)
         killed_by_us = child.poll() is None
         self.last_returncode = child.stop(self.stop_signal, self.stop_timeout_s, self._hurried)
+        if not self._reported_exit:
+            self.launcher.ended(child, None if killed_by_us else self.last_returncode)
         self.child = None
         if self.terminal is not None:
             self.terminal.take_back(flush_input=killed_by_us)
@@ -333,7 +346,7 @@ class Supervisor:
         finally:
             self.terminal.close()
 
-    def _notice_terminal_signal(self, child: ChildProcess, settle_s: float) -> None:
+    def _notice_terminal_signal(self, child: Child, settle_s: float) -> None:
         """End the run when the terminal sent the child's group a keyboard signal, or hung up.
 
         Another signal to the whole group (a `kill 0` of the child's) is no keyboard signal.

@@ -55,7 +55,7 @@ import signal
 import subprocess
 import termios
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from watchreload.procfs import group_exists, signal_pending
 
@@ -99,7 +99,16 @@ def _resumable_by_a_shell() -> bool:
         return False
 
 
-def _collect_stop(child: subprocess.Popen[Any]) -> int | None:
+class StopReporter(Protocol):
+    """A child that is not our Popen (preload's ForkedChild): its own report of a stop."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def collect_stop(self) -> int | None: ...
+
+
+def collect_stop(child: subprocess.Popen[Any]) -> int | None:
     """The signal that stopped `child`, collecting only that report; None when it is not stopped.
 
     waitid(WSTOPPED) without WEXITED never collects an exit, so Popen stays the one reaper of the
@@ -296,7 +305,7 @@ class ForegroundTerminal:
 
     # -- stops: Ctrl-Z, and reads before the hand-over ------------------------------------------
 
-    def follow_stop(self, child: subprocess.Popen[Any]) -> int | None:
+    def follow_stop(self, child: subprocess.Popen[Any] | StopReporter) -> int | None:
         """If the child has stopped, act as a shell would; return the stop signal, else None.
 
         SIGTTIN/SIGTTOU (it used the terminal while not in front): hand it over again and
@@ -304,7 +313,7 @@ class ForegroundTerminal:
         that the shell sees the job stopped; on `fg`, give the child its modes and the terminal
         and continue it (on `bg`, continue it in the background).
         """
-        stop = _collect_stop(child)
+        stop = collect_stop(child) if isinstance(child, subprocess.Popen) else child.collect_stop()
         if stop is None:
             return None
         pgid = self._pgid if self._pgid is not None else child.pid

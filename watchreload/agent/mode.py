@@ -1,6 +1,7 @@
 """Command mode's choices about the command itself, made once before the first start: the command
 with a framework's own reloader turned off (frameworks.py), whether the agent runs (a Python
-command, setting `agent` on), the scope of restarts, and what the start line says about them."""
+command, setting `agent` on), the scope of restarts, how children start (by exec, or with setting
+`preload` forked from a template: preload/supervised.py), and what the start line says."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from watchreload.agent.detect import is_python_command
 from watchreload.agent.supervised import ChildSupport, FileWatcher
 from watchreload.config import Config
 from watchreload.frameworks import InnerReloaderOff, inner_reloader_off
+from watchreload.launcher import ExecLauncher, Launcher
 
 
 @dataclass
@@ -38,7 +40,25 @@ class CommandMode:
         parts = [f"scope {self.scope} ({why})"]
         if self.inner is not None:
             parts.append(self.inner.describe())
+        if self.config.preload:
+            unavailable = self.preload_unavailable()
+            parts.append("preload on" if unavailable is None else f"preload off ({unavailable})")
         return parts
+
+    def preload_unavailable(self) -> str | None:
+        if not self.python:
+            return "not a Python command"
+        if self.channel is None:
+            return "it needs the agent: setting `agent` is off"
+        return None
+
+    def launcher(self) -> Launcher:
+        """How children start: forked from a template with setting `preload`, else by exec."""
+        if not self.config.preload or self.channel is None or self.preload_unavailable():
+            return ExecLauncher()
+        from watchreload.preload.supervised import Preloader  # only when asked for
+
+        return Preloader(self.channel, self.config.roots, shell=self.config.shell)
 
     def hooks(self, watcher: FileWatcher, *, ready_line: bool) -> ChildSupport:
         return ChildSupport(

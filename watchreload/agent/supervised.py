@@ -16,7 +16,7 @@ from typing import Protocol
 
 from watchreload.agent.channel import AgentChannel
 from watchreload.changes import ChangeSet
-from watchreload.process import ChildProcess
+from watchreload.launcher import Child
 from watchreload.procfs import group_listening
 from watchreload.readiness import Readiness
 from watchreload.scope import Imports, decide, outside_modules
@@ -56,7 +56,7 @@ class ChildSupport:
         self.active = False  # the agent reports on the current start
         self.watched_outside: set[Path] = set()
         self._readiness = Readiness()
-        self._child: ChildProcess | None = None
+        self._child: Child | None = None
         self._started_at = 0.0
         self._next_proc_poll = 0.0
         self._imports_seen = 0
@@ -74,7 +74,7 @@ class ChildSupport:
         self._imports_seen = 0
         return extra
 
-    def started(self, child: ChildProcess, since: float | None) -> None:
+    def started(self, child: Child, since: float | None) -> None:
         self._child = child
         self._started_at = time.monotonic()
         self._next_proc_poll = 0.0

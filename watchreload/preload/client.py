@@ -69,7 +69,8 @@ class Template:
         self._buffer = b""
         self._replies: list[dict[str, Any]] = []
         self.statuses: dict[int, int] = {}
-        self.stops: dict[int, int | None] = {}
+        self.stops: dict[int, int | None] = {}  # the stop signal holding a child now, or None
+        self.stop_events: dict[int, list[int]] = {}  # each stop signal, until collected
 
     @classmethod
     def start(
@@ -181,7 +182,10 @@ class Template:
             self.statuses[int(message["pid"])] = int(message["returncode"])
         elif op == "stopped":
             signum = message["signal"]
-            self.stops[int(message["pid"])] = None if signum is None else int(signum)
+            pid = int(message["pid"])
+            self.stops[pid] = None if signum is None else int(signum)
+            if signum is not None:
+                self.stop_events.setdefault(pid, []).append(int(signum))
         elif op in ("forked", "refused"):
             self._replies.append(message)
         elif op == "ready":
@@ -286,9 +290,17 @@ class Template:
         )
 
     def fork(
-        self, argv: Sequence[str], env: Mapping[str, str], cwd: str, after_fork: Sequence[str] = ()
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        after_fork: Sequence[str] = (),
+        *,
+        guard: bool = False,
     ) -> ForkedChild:
-        """Fork the command's process; TemplateUnavailable (with the reason) when it can't."""
+        """Fork the command's process; TemplateUnavailable (with the reason) when it can't.
+
+        With `guard`, a GroupWitness joins the child's group (see ForkedChild)."""
         reason = self.why_not(argv, env, cwd)
         if reason is not None:
             raise TemplateUnavailable(reason)
@@ -309,7 +321,7 @@ class Template:
         reply = self._reply()
         if reply.get("op") != "forked":
             raise TemplateUnavailable(str(reply.get("reason", "the template refused to fork")))
-        return ForkedChild(self, int(reply["pid"]), command_text(argv))
+        return ForkedChild(self, int(reply["pid"]), command_text(argv), guard=guard)
 
     def _reply(self) -> dict[str, Any]:
         deadline = time.monotonic() + FORK_REPLY_TIMEOUT_S

@@ -1,11 +1,15 @@
 """A child forked by the template, with `ChildProcess`'s contract: `pid`, `poll()`, `wait()`,
-`running()`, `send_signal()`, `stopped_by()`, `stop(signal, timeout_s)`.
+`running()`, `send_signal()`, `stopped_by()`, `collect_stop()`, `group_signal()`,
+`stop(signal, timeout_s)`.
 
 It is the template's child: its returncode arrives from the template (`Reports.statuses`), and
 the supervisor signals its process group directly. A stop sends the stop signal and SIGCONT to
 the group, waits up to the stop timeout, sends SIGKILL, and waits again, boundedly, as
 `ChildProcess.stop` does. If the template has died, the child is reaped here when this process
 adopted it (a child subreaper); otherwise its status is lost, said once, and reported as SIGKILL.
+
+With `guard`, a terminal.GroupWitness joins its group as it joins an exec'd child's (the template
+kills its children when watchreload dies; the witness tells which signal the terminal sent).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Protocol
 
 from watchreload.process import STOP_POLL_S, STOP_TIMEOUT_S, stop_boundedly
 from watchreload.procfs import group_alive
+from watchreload.terminal import GroupWitness
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,9 @@ class Reports(Protocol):
     @property
     def stops(self) -> dict[int, int | None]: ...
 
+    @property
+    def stop_events(self) -> dict[int, list[int]]: ...
+
     def pump(self, timeout_s: float = 0.0) -> None: ...
 
 
@@ -47,12 +55,23 @@ def _never() -> bool:
 class ForkedChild:
     """A child forked by the template, with `ChildProcess`'s contract (always its own group)."""
 
-    def __init__(self, template: Reports, pid: int, name: str) -> None:
+    def __init__(self, template: Reports, pid: int, name: str, *, guard: bool = False) -> None:
         self.template = template
         self.pid = pid
         self.name = name
         self.own_group = True
         self.returncode: int | None = None
+        self._witness = GroupWitness(pid) if guard else None
+
+    def group_signal(self, settle_s: float = 0.0) -> int | None:
+        """As `ChildProcess.group_signal`: the signal sent to the whole group, or None."""
+        return None if self._witness is None else self._witness.signalled(settle_s)
+
+    def collect_stop(self) -> int | None:
+        """The first stop the template reported since the last look, once (follow_stop)."""
+        self.template.pump(0)
+        events = self.template.stop_events.get(self.pid)
+        return events.pop(0) if events else None
 
     def poll(self) -> int | None:
         """The child's returncode once it has exited (its group may live on), else None."""
@@ -108,7 +127,12 @@ class ForkedChild:
         hurry: Callable[[], bool] = _never,
     ) -> int | None:
         """As `ChildProcess.stop`: signal the group, wait, SIGKILL, wait; None if it survived."""
-        return stop_boundedly(self, signum, timeout_s, hurry)
+        if self._witness is not None:
+            self._witness.stop()  # before we signal the group: its death is no keyboard signal
+        result = stop_boundedly(self, signum, timeout_s, hurry)
+        self.template.stop_events.pop(self.pid, None)
+        self.template.stops.pop(self.pid, None)
+        return result
 
     def pause(self, seconds: float) -> None:
         """Let `seconds` pass while a stop waits, reading the template's reports meanwhile."""

@@ -1,0 +1,208 @@
+"""`--preload` in command mode: the supervisor's launcher that forks each restart from a template.
+
+The first child runs by exec. Once its imports have been quiet for BUILD_AFTER_QUIET_S (the agent
+reports them), a template is built from them in the background, and later restarts fork from it.
+Every start that the template cannot serve runs by exec, and `path()` says why for the restart
+line. A stale template (checked every STALE_CHECK_S and before each fork) is stopped and built
+again from the next child's imports; an unsafe one is built again without the modules it names
+(client.Template.without_culprits); a forked child that crashes early is compared with an exec'd
+run of the same code (verdict.py). The template lives in this thread (its parent-death signal
+follows the thread that started it): build it from the supervisor's loop only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from watchreload.agent.channel import AgentChannel
+from watchreload.launcher import Child, ExecLauncher
+from watchreload.preload.client import Template, TemplateUnavailable
+from watchreload.preload.reasons import platform_reason
+from watchreload.preload.verdict import CrashJudge
+
+logger = logging.getLogger(__name__)
+
+BUILD_AFTER_QUIET_S = 0.5  # the child's imports quiet this long: build the template from them
+STALE_CHECK_S = 1.0  # how often an idle template is checked for staleness
+LISTENED = 1_000_000.0  # progress of a child that listened: further than any import count
+MAX_FAILED_BUILDS = 3  # templates that died before they were ready, in a row: stop trying
+FORKED = "forked from the preloaded template"
+
+
+class Preloader:
+    """A Launcher (launcher.py) for one Python command over the run."""
+
+    def __init__(
+        self, channel: AgentChannel, roots: Sequence[Path], *, shell: bool = False
+    ) -> None:
+        self.channel = channel
+        self.roots = [str(root) for root in roots]
+        self.cwd = os.getcwd()
+        self.execs = ExecLauncher()
+        self.template: Template | None = None
+        self.judge = CrashJudge()
+        self.unavailable = "the command runs through a shell" if shell else platform_reason()
+        self._command: list[str] = []
+        self._env: dict[str, str] = {}
+        self._planned: tuple[str | None] | None = None  # path()'s answer, used by the next start
+        self._forked: set[int] = set()
+        self._current_forked = False
+        self._imports_seen = 0
+        self._quiet_since = time.monotonic()
+        self._next_stale_check = 0.0
+        self._failed_builds = 0
+        self._said_unsafe = False
+
+    # -- the Launcher interface ---------------------------------------------------------------
+
+    def path(self, command: Sequence[str], env: Mapping[str, str]) -> str | None:
+        reason = self._why_exec(command, env)
+        self._planned = (reason,)
+        return FORKED if reason is None else f"by exec: {reason}"
+
+    def start(self, command: Sequence[str], env: Mapping[str, str], *, shell: bool) -> Child:
+        self._command, self._env = list(command), dict(env)
+        planned, self._planned = self._planned, None
+        reason = planned[0] if planned is not None else self._why_exec(command, env)
+        child: Child | None = None
+        if reason is None and self.template is not None:
+            try:
+                child = self.template.fork(command, env, self.cwd, guard=True)
+            except TemplateUnavailable as exc:
+                logger.info("preload: %s; starting by exec", exc)
+        self._current_forked = child is not None
+        if child is None:
+            child = self.execs.start(command, env, shell=shell)
+        else:
+            self._forked.add(child.pid)
+        self._imports_seen, self._quiet_since = 0, time.monotonic()
+        return child
+
+    def ended(self, child: Child, returncode: int | None) -> str | None:
+        progress = self._progress()
+        if child.pid in self._forked:
+            self._forked.discard(child.pid)
+            return self.judge.forked_ended(returncode, progress)
+        self.judge.exec_ended(returncode, progress)
+        self._obey_judge()
+        return None
+
+    def poll(self) -> None:
+        if self.unavailable is not None or self.judge.disabled is not None:
+            return
+        if self.judge.comparing is not None and not self._current_forked:
+            self.judge.exec_running(self._progress())
+            self._obey_judge()
+        template = self.template
+        if template is None:
+            self._maybe_build()
+            return
+        template.pump(0)
+        if template.state == "unsafe":
+            self._rebuild_without_culprits(template)
+        elif template.state == "gone":
+            self._lost(template)
+        elif template.state == "ready":
+            self._check_stale(template)
+
+    def close(self) -> None:
+        if self.template is not None:
+            self.template.close()
+            self.template = None
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def _why_exec(self, command: Sequence[str], env: Mapping[str, str]) -> str | None:
+        if self.unavailable is not None:
+            return self.unavailable
+        judged = self.judge.reason()
+        if judged is not None:
+            return judged
+        template = self.template
+        if template is None:
+            return "no template yet (it is built from what the program imports)"
+        reason = template.why_not(command, env, self.cwd)
+        if reason is not None and template.state == "ready" and template.fingerprint.changed():
+            self._discard(template, reason)
+        return reason
+
+    def _progress(self) -> float:
+        listened = LISTENED if self.channel.listening() is not None else 0.0
+        return len(self.channel.imported_files()) + listened
+
+    def _obey_judge(self) -> None:
+        if self.judge.disabled is not None and self.template is not None:
+            logger.warning("preload: %s; restarts use exec", self.judge.disabled)
+            self.close()
+
+    # -- the template's life -------------------------------------------------------------------
+
+    def _maybe_build(self) -> None:
+        """Build a template once the current child's imports have been quiet for a while."""
+        if not self._command:
+            return
+        files = self.channel.imported_files()
+        now = time.monotonic()
+        if len(files) != self._imports_seen:
+            self._imports_seen, self._quiet_since = len(files), now
+            return
+        if not files or now - self._quiet_since < BUILD_AFTER_QUIET_S:
+            return
+        try:
+            self.template = Template.for_command(
+                self._command,
+                self._env,
+                self.cwd,
+                [],
+                preload_files=sorted(str(f) for f in files),
+                volatile_roots=self.roots,
+            )
+        except (TemplateUnavailable, OSError) as exc:
+            self.unavailable = str(exc)
+            logger.warning("preload: %s; restarts use exec", exc)
+            return
+        logger.debug("preload: building template %d from %d files", self.template.pid, len(files))
+
+    def _rebuild_without_culprits(self, template: Template) -> None:
+        if template.state != "unsafe" or self._said_unsafe:
+            return
+        rebuilt = template.without_culprits()
+        if rebuilt is not None:
+            self.template = rebuilt
+            logger.info("preload: building the template again without %s", _names(template))
+        else:
+            self._said_unsafe = True
+            logger.warning("preload: %s; restarts use exec", template.reason)
+
+    def _lost(self, template: Template) -> None:
+        """The template died (not stopped by us): build another, unless they keep dying."""
+        self._failed_builds = 0 if template.report else self._failed_builds + 1
+        logger.warning("preload: %s; building another", template.reason)
+        template.close()
+        self.template = None
+        if self._failed_builds >= MAX_FAILED_BUILDS:
+            self.unavailable = f"{MAX_FAILED_BUILDS} templates died before they were ready"
+            logger.warning("preload: %s; restarts use exec", self.unavailable)
+
+    def _check_stale(self, template: Template) -> None:
+        now = time.monotonic()
+        if now < self._next_stale_check:
+            return
+        self._next_stale_check = now + STALE_CHECK_S
+        reason = template.fingerprint.changed()
+        if reason is not None:
+            self._discard(template, reason)
+
+    def _discard(self, template: Template, reason: str) -> None:
+        logger.info("preload: the template is stale (%s); building a new one", reason)
+        template.close()
+        self.template = None
+        self._imports_seen, self._quiet_since = 0, time.monotonic()
+
+
+def _names(template: Template) -> str:
+    return ", ".join(sorted(template.culprits))
