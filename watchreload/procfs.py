@@ -212,3 +212,15 @@ def signal_pending(pid: int) -> bool:
     if fields.get("State", "").strip()[:1] in ("Z", "X"):
         return True
     return any(int(fields.get(name, "0").strip() or "0", 16) for name in ("SigPnd", "ShdPnd"))
+
+
+def catches_signal(pid: int, signum: int) -> bool:
+    """True when /proc shows that `pid` has a handler for `signum` (SigCgt); False without /proc."""
+    try:
+        status = Path(PROC, str(pid), "status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split(":", 1)[1].strip() or "0", 16) >> (signum - 1) & 1)
+    return False

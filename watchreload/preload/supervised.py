@@ -1,7 +1,9 @@
 """`--preload` in command mode: the supervisor's launcher that forks each restart from a template.
 
-The first child runs by exec. Once its imports have been quiet for BUILD_AFTER_QUIET_S (the agent
-reports them), a template is built from them in the background, and later restarts fork from it.
+The first child runs by exec. Once its imports have been quiet for BUILD_AFTER_QUIET_S, it is
+asked for the agent's report (agent/request.py: an idle program would send nothing more before
+it exits), and once they are quiet again a template is built from them in the background; later
+restarts fork from it.
 Every start that the template cannot serve runs by exec, and `path()` says why for the restart
 line. A stale template (checked every STALE_CHECK_S and before each fork) is stopped and built
 again from the next child's imports; an unsafe one is built again without the modules it names
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from watchreload.agent.channel import AgentChannel
+from watchreload.agent.request import ask_for_report
 from watchreload.launcher import Child, ExecLauncher
 from watchreload.preload.client import Template, TemplateUnavailable
 from watchreload.preload.reasons import platform_reason
@@ -50,7 +53,9 @@ class Preloader:
         self._env: dict[str, str] = {}
         self._planned: tuple[str | None] | None = None  # path()'s answer, used by the next start
         self._forked: set[int] = set()
+        self._current: Child | None = None
         self._current_forked = False
+        self._asked = False  # the current child was asked for its report
         self._imports_seen = 0
         self._quiet_since = time.monotonic()
         self._next_stale_check = 0.0
@@ -79,6 +84,7 @@ class Preloader:
             child = self.execs.start(command, env, shell=shell)
         else:
             self._forked.add(child.pid)
+        self._current, self._asked = child, False
         self._imports_seen, self._quiet_since = 0, time.monotonic()
         return child
 
@@ -143,14 +149,22 @@ class Preloader:
 
     def _maybe_build(self) -> None:
         """Build a template once the current child's imports have been quiet for a while."""
-        if not self._command:
+        child = self._current
+        if child is None:
             return
         files = self.channel.imported_files()
         now = time.monotonic()
         if len(files) != self._imports_seen:
             self._imports_seen, self._quiet_since = len(files), now
             return
-        if not files or now - self._quiet_since < BUILD_AFTER_QUIET_S:
+        if now - self._quiet_since < BUILD_AFTER_QUIET_S:
+            return
+        if not self._asked:
+            self._asked = True
+            if child.poll() is None and ask_for_report(child.pid):
+                self._quiet_since = now  # and wait for quiet again
+                return
+        if not files:
             return
         try:
             self.template = Template.for_command(

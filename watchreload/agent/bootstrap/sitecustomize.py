@@ -12,8 +12,10 @@ watchreload prepends this directory to PYTHONPATH, so that `site` imports this f
 
 It imports nothing but built-in modules and must run on every Python 3 a child may use (3.7 and
 newer). What the program can see: PYTHONPATH, WATCHRELOAD_AGENT_SOCKET and WATCHRELOAD_AGENT_RUN
-in `os.environ`, this module as `sys.modules['_watchreload_agent']`, and the hooks `_report.py`
-lists.
+in `os.environ`, this module as `sys.modules['_watchreload_agent']`, the hooks `_report.py`
+lists, and a handler for signal SIGRTMAX - 3 (unless the program had one), on which the agent
+reports at once: watchreload asks a program that imported and went idle, which reports nothing
+else before it exits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 SOCKET_ENV = "WATCHRELOAD_AGENT_SOCKET"
 MODULE_NAME = "_watchreload_agent"  # where this module stays in sys.modules once chained
 REPORT_NAME = "_watchreload_agent_report"  # the name _report.py runs under (not in sys.modules)
+REPORT_SIGNAL_BELOW_MAX = 3  # SIGRTMAX - 3 asks for a report (watchreload/agent/request.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPORT_FILE = os.path.join(os.path.dirname(HERE), "_report.py")
@@ -75,6 +78,23 @@ def _start() -> None:
         return  # already running in this process (the directory twice on PYTHONPATH)
     if os.environ.get(SOCKET_ENV):
         agent = _load_report().start(HERE)
+        if agent is not None:
+            _answer_requests(agent)
+
+
+def _answer_requests(report: Any) -> None:
+    """Report at once on SIGRTMAX - 3, unless the program set that signal up itself."""
+    import _signal  # type: ignore[import-not-found]  # the C module: `signal` imports enum
+
+    highest = getattr(_signal, "SIGRTMAX", 64 if sys.platform.startswith("linux") else None)
+    if highest is None:
+        return
+    signum = highest - REPORT_SIGNAL_BELOW_MAX
+    try:
+        if _signal.getsignal(signum) == _signal.SIG_DFL:
+            _signal.signal(signum, lambda _signum, _frame: report.flush())
+    except (OSError, ValueError):  # not the main thread, or no such signal here
+        pass
 
 
 if __name__ == "sitecustomize":  # not when imported by its package name (a docs tool, a test)
