@@ -15,7 +15,7 @@ def test_a_forked_crash_earlier_than_exec_is_compared_and_forking_stops_if_exec_
     assert "compare" in str(judge.reason())
     judge.exec_running(150)  # not as far yet
     assert judge.disabled is None
-    judge.exec_running(201)  # further than the forked child got
+    judge.exec_running(200)  # as far as the forked child got, and still running
     assert "preloading is off" in str(judge.reason())
 
 

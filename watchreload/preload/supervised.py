@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 BUILD_AFTER_QUIET_S = 0.5  # the child's imports quiet this long: build the template from them
 STALE_CHECK_S = 1.0  # how often an idle template is checked for staleness
+COMPARE_AFTER_S = 1.0  # an exec'd child that compares, alive this long, has got further
 LISTENED = 1_000_000.0  # progress of a child that listened: further than any import count
 MAX_FAILED_BUILDS = 3  # templates that died before they were ready, in a row: stop trying
 FORKED = "forked from the preloaded template"
@@ -47,6 +48,7 @@ class Preloader:
         self.cwd = os.getcwd()
         self.execs = ExecLauncher()
         self.template: Template | None = None
+        self._retired: list[Template] = []  # stale, kept until the child forked from it ends
         self.judge = CrashJudge()
         self.unavailable = "the command runs through a shell" if shell else platform_reason()
         self._command: list[str] = []
@@ -56,11 +58,13 @@ class Preloader:
         self._current: Child | None = None
         self._current_forked = False
         self._asked = False  # the current child was asked for its report
+        self._started_at = 0.0
         self._imports_seen = 0
         self._quiet_since = time.monotonic()
         self._next_stale_check = 0.0
         self._failed_builds = 0
         self._said_unsafe = False
+        self._announced: Template | None = None  # the last template said to be ready
 
     # -- the Launcher interface ---------------------------------------------------------------
 
@@ -84,12 +88,18 @@ class Preloader:
             child = self.execs.start(command, env, shell=shell)
         else:
             self._forked.add(child.pid)
-        self._current, self._asked = child, False
+        self._current, self._asked, self._started_at = child, False, time.monotonic()
         self._imports_seen, self._quiet_since = 0, time.monotonic()
         return child
 
     def ended(self, child: Child, returncode: int | None) -> str | None:
+        for template in self._retired:
+            template.close()
+        self._retired.clear()
         progress = self._progress()
+        files = self.channel.imported_files()
+        if self.template is None and files and self._buildable():
+            self._build(files)  # from what this run imported, quiet or not
         if child.pid in self._forked:
             self._forked.discard(child.pid)
             return self.judge.forked_ended(returncode, progress)
@@ -100,7 +110,8 @@ class Preloader:
     def poll(self) -> None:
         if self.unavailable is not None or self.judge.disabled is not None:
             return
-        if self.judge.comparing is not None and not self._current_forked:
+        comparing = self.judge.comparing is not None and not self._current_forked
+        if comparing and time.monotonic() - self._started_at >= COMPARE_AFTER_S:
             self.judge.exec_running(self._progress())
             self._obey_judge()
         template = self.template
@@ -108,6 +119,9 @@ class Preloader:
             self._maybe_build()
             return
         template.pump(0)
+        if template.state == "ready" and template is not self._announced:
+            self._announced = template
+            _say_ready(template)
         if template.state == "unsafe":
             self._rebuild_without_culprits(template)
         elif template.state == "gone":
@@ -116,9 +130,10 @@ class Preloader:
             self._check_stale(template)
 
     def close(self) -> None:
-        if self.template is not None:
-            self.template.close()
-            self.template = None
+        for template in [*self._retired, *([self.template] if self.template else [])]:
+            template.close()
+        self._retired.clear()
+        self.template = None
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -164,8 +179,13 @@ class Preloader:
             if child.poll() is None and ask_for_report(child.pid):
                 self._quiet_since = now  # and wait for quiet again
                 return
-        if not files:
-            return
+        if files:
+            self._build(files)
+
+    def _buildable(self) -> bool:
+        return self.unavailable is None and self.judge.disabled is None and bool(self._command)
+
+    def _build(self, files: set[Path]) -> None:
         try:
             self.template = Template.for_command(
                 self._command,
@@ -212,10 +232,20 @@ class Preloader:
             self._discard(template, reason)
 
     def _discard(self, template: Template, reason: str) -> None:
+        """Build a new template; stop this one once its child ends (stopping it kills them)."""
         logger.info("preload: the template is stale (%s); building a new one", reason)
-        template.close()
+        self._retired.append(template)
         self.template = None
         self._imports_seen, self._quiet_since = 0, time.monotonic()
+
+
+def _say_ready(template: Template) -> None:
+    report = template.report
+    logger.info(
+        "preload: template ready (%d files preloaded in %.0f ms)",
+        len(report.get("files", ())),
+        float(report.get("seconds", 0.0)) * 1000,
+    )
 
 
 def _names(template: Template) -> str:

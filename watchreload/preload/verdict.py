@@ -50,8 +50,9 @@ class CrashJudge:
         return f"the forked child {self.comparing[0]} early"
 
     def exec_running(self, progress: float) -> None:
-        """The exec'd child that compares is still running and got `progress` far."""
-        if self.comparing is not None and progress > self.comparing[1]:
+        """The exec'd child that compares has run for a while (the caller's COMPARE_AFTER_S) and
+        got `progress` far: as far as the forked child and still alive is further."""
+        if self.comparing is not None and progress >= self.comparing[1]:
             self._forking_fails()
 
     def exec_ended(self, returncode: int | None, progress: float) -> None:
