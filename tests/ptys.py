@@ -103,6 +103,11 @@ class Shell:
             return
         self.screen += data.decode(errors="replace").replace("\r", "")
 
+    def read_screen(self, timeout_s: float = 0.1) -> str:
+        """The screen, after reading what arrives within `timeout_s` (for a wait_for)."""
+        self._read(timeout_s)
+        return self.screen
+
     def expect(self, pattern: str, timeout_s: float = DEADLINE_S) -> re.Match[str]:
         """Wait for `pattern` after the previous match; fail with the screen at the deadline."""
         regex = re.compile(pattern)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.preload.conftest import alive
-from tests.preload.programs import comparable, read_observed, write_django_project, write_project
+from tests.preload.programs import comparable, write_django_project, write_project
 from tests.support import PYTHON, Spawned, wait_for
 
 Spawn = Callable[..., Spawned]
@@ -282,6 +282,22 @@ def test_a_forked_child_that_crashes_where_exec_does_not_turns_preloading_off(
     run.stop()
 
 
+def observation(out: Path) -> dict[str, Any]:
+    """What the child wrote to `out`, once it is whole; the file is removed for the next one."""
+
+    def whole() -> dict[str, Any] | None:
+        try:
+            seen: dict[str, Any] = json.loads(out.read_text())
+        except (OSError, ValueError):  # not there yet, or still being written
+            return None
+        return seen
+
+    seen = wait_for(whole, DEADLINE_S, message="the child's observations")
+    assert seen is not None
+    out.unlink()
+    return seen
+
+
 @pytest.mark.parametrize("how", ["script", "module", "manage.py"])
 def test_a_forked_child_sees_what_the_execd_one_saw(spawn: Spawn, tmp_path: Path, how: str) -> None:
     if how == "manage.py":
@@ -293,15 +309,13 @@ def test_a_forked_child_sees_what_the_execd_one_saw(spawn: Spawn, tmp_path: Path
         edited = "helper.py"
     out = tmp_path / "out.json"
     run = Run(spawn, project, command, "--backend", "stat")
-    wait_for(out.exists, DEADLINE_S, message="the exec'd child's observations")
-    execd = read_observed(out)
+    execd = observation(out)
     for _ in range(20):
         restarts = len(run.restarts())
         with open(project / edited, "a") as f:
             f.write("\n# edited\n")
         line = run.wait_restart(restarts)
-        wait_for(out.exists, DEADLINE_S, message="the child's observations")
-        seen = read_observed(out)
+        seen = observation(out)
         if FORKED in line:
             break
     else:
