@@ -322,7 +322,7 @@ class Supervisor:
                 time.sleep(STOP_POLL_S)
         killed_by_us = child.poll() is None
         self.last_returncode = child.stop(self.stop_signal, self.stop_timeout_s, self._hurried)
-        if not self._reported_exit:
+        if not self._reported_exit and not self.stopping:
             self.launcher.ended(child, None if killed_by_us else self.last_returncode)
         self.child = None
         if self.terminal is not None:

@@ -282,6 +282,24 @@ def test_a_forked_child_that_crashes_where_exec_does_not_turns_preloading_off(
     run.stop()
 
 
+def test_a_broken_project_module_is_the_programs_error_not_the_forks(
+    spawn: Spawn, project: Path
+) -> None:
+    run = Run(spawn, project, [PYTHON, "app.py"], "--backend", "stat")
+    run.wait_start(1)
+    run.restart_until_forked()
+    restarts = len(run.restarts())
+    (project / "helper.py").write_text("VALUE = (\n")  # a SyntaxError
+    assert FORKED in run.wait_restart(restarts)
+    wait_for(lambda: run.says("exited with status 1; waiting for a change"), DEADLINE_S)
+    starts, restarts = len(run.starts()), len(run.restarts())
+    run.edit()  # the fix
+    assert FORKED in run.wait_restart(restarts)  # no exec to compare: the fork was not at fault
+    assert run.wait_start(starts + 1)["helper"] == run.edits
+    assert not run.says("to compare")
+    run.stop()
+
+
 def observation(out: Path) -> dict[str, Any]:
     """What the child wrote to `out`, once it is whole; the file is removed for the next one."""
 

@@ -102,6 +102,8 @@ class Preloader:
             self._build(files)  # from what this run imported, quiet or not
         if child.pid in self._forked:
             self._forked.discard(child.pid)
+            if self._project_import_failed():
+                return None  # a module of the program's raised: its own error, not the fork's
             return self.judge.forked_ended(returncode, progress)
         self.judge.exec_ended(returncode, progress)
         self._obey_judge()
@@ -150,6 +152,10 @@ class Preloader:
         if reason is not None and template.state == "ready" and template.fingerprint.changed():
             self._discard(template, reason)
         return reason
+
+    def _project_import_failed(self) -> bool:
+        roots = [root.rstrip(os.sep) + os.sep for root in self.roots]
+        return any(str(f).startswith(tuple(roots)) for f in self.channel.failed_files())
 
     def _progress(self) -> float:
         listened = LISTENED if self.channel.listening() is not None else 0.0
