@@ -207,7 +207,7 @@ class Supervisor:
             return
         if self._again is not None:
             reason, self._again = self._again, None
-            self.restart(ChangeSet(reason=reason))
+            self.restart(ChangeSet(reason=reason), clear=False)  # the crash stays on screen
             return
         if self.hooks is not None:
             self.hooks.poll()
@@ -226,13 +226,13 @@ class Supervisor:
         if batch is not None and not self.stopping:
             self.restart(batch)
 
-    def restart(self, changes: ChangeSet) -> None:
+    def restart(self, changes: ChangeSet, *, clear: bool = True) -> None:
         if self.hooks is not None and changes.changes:
             scoped = self.hooks.scoped(changes)
             if scoped is None:
                 return
             changes = scoped
-        if self.on_restart is not None:
+        if self.on_restart is not None and clear:
             self.on_restart()  # clearing the screen: first, so that the line saying why stays
         how = self.launcher.path(self.command, self.env)
         logger.info(

@@ -144,9 +144,16 @@ class Run:
             self.wait_ready(ready)
         raise AssertionError(f"no restart was forked:\n{self.process.output}")
 
+    def count(self, text: str) -> int:
+        return self.process.output.count(text)
+
+    def wait_count(self, text: str, seen: int) -> None:
+        """Until `text` has been said more than `seen` times."""
+        wait_for(lambda: self.count(text) > seen, DEADLINE_S, message=text)
+
     def wait_ready(self, seen: int) -> None:
         """Until more than `seen` templates were said to be ready."""
-        wait_for(lambda: self.process.output.count(READY) > seen, DEADLINE_S, message=READY)
+        self.wait_count(READY, seen)
 
     def says(self, pattern: str) -> bool:
         return re.search(pattern, self.process.output) is not None
@@ -266,19 +273,75 @@ def test_a_forked_child_that_crashes_where_exec_does_not_turns_preloading_off(
     )
     run = Run(spawn, project, [venv.python, "app.py"], "--backend", "stat")
     run.wait_start(1)
-    for _ in range(20):
-        restarts = len(run.restarts())
+    for _ in range(10):
+        restarts, ready = len(run.restarts()), run.process.output.count(READY)
         run.edit()
-        run.wait_restart(restarts)
-        if run.says("was killed by SIGABRT; running it again by exec"):
+        if FORKED in run.wait_restart(restarts):
             break
+        run.wait_ready(ready)
     else:
         raise AssertionError(run.process.output)
+    wait_for(lambda: run.says("was killed by SIGABRT; running it again by exec"), DEADLINE_S)
     wait_for(lambda: run.says(r"\(by exec: to compare with the forked child that was killed"))
     wait_for(lambda: run.says("preloading is off for this module set; restarts use exec"))
     restarts = len(run.restarts())
     run.edit()
     assert "preloading is off" in run.wait_restart(restarts)
+    run.stop()
+
+
+def test_a_template_that_dies_takes_its_child_which_starts_again_by_exec(
+    spawn: Spawn, project: Path
+) -> None:
+    run = Run(spawn, project, [PYTHON, "app.py"], "--backend", "stat")
+    run.wait_start(1)
+    forked = run.restart_until_forked()
+    starts = len(run.starts())
+    os.kill(forked["ppid"], signal.SIGKILL)  # the template
+    again = run.wait_start(starts + 1)  # no edit: started again at once
+    assert run.says("was killed with the preloaded template")
+    assert run.says(r"restarting: the preloaded template died, and its child with it \(by exec")
+    assert again["ppid"] == run.process.pid and not alive(forked["pid"])
+    assert run.restart_until_forked()["ppid"] not in (forked["ppid"], run.process.pid)
+    run.stop()
+
+
+def templates_of(pid: int) -> list[int]:
+    """Live template processes started by `pid` (their command line names the private package)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and alive(int(entry)):
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if (
+                int(stat[stat.rfind(")") + 2 :].split()[1]) == pid
+                and b"_watchreload_preload" in command
+            ):
+                found.append(int(entry))
+    return found
+
+
+def test_stale_templates_do_not_pile_up(spawn: Spawn, project: Path) -> None:
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    run = Run(spawn, project, [PYTHON, "app.py"], "--backend", "stat")
+    run.wait_start(1)
+    run.restart_until_forked()
+    ready = run.count(READY)
+    for i in range(4):  # the project file rewritten again and again while the child runs
+        if i:
+            run.wait_ready(ready)  # the next template
+            ready = run.count(READY)
+        stale = run.count("the template is stale")
+        (project / "pyproject.toml").write_text(f"[project]\nname = 'demo{i}'\n")
+        run.wait_count("the template is stale", stale)
+        # The one the running child was forked from, and at most the one being built.
+        assert len(templates_of(run.process.pid)) <= 2
+    run.wait_ready(run.count(READY))
+    assert run.restart_until_forked()["helper"] == run.edits
+    assert len(templates_of(run.process.pid)) == 1
     run.stop()
 
 

@@ -4,49 +4,49 @@ from __future__ import annotations
 
 import signal
 
-from watchreload.preload.verdict import CrashJudge
+from watchreload.preload.verdict import MIN_COMPARE_S, CrashJudge
+
+SEGV = -int(signal.SIGSEGV)
 
 
-def test_a_forked_crash_earlier_than_exec_is_compared_and_forking_stops_if_exec_works() -> None:
+def test_a_forked_crash_is_compared_and_forking_stops_when_exec_runs_longer() -> None:
     judge = CrashJudge()
-    judge.exec_ended(None, 500)  # the first run, by exec, worked until the restart
-    again = judge.forked_ended(1, 200)
-    assert again is not None and "exited with status 1" in again
+    again = judge.forked_ended(SEGV, 0.3)
+    assert again is not None and "SIGSEGV" in again
     assert "compare" in str(judge.reason())
-    judge.exec_running(150)  # not as far yet
+    judge.exec_running(0.5)  # not long enough yet
     assert judge.disabled is None
-    judge.exec_running(200)  # as far as the forked child got, and still running
+    judge.exec_running(MIN_COMPARE_S + 0.1)
     assert "preloading is off" in str(judge.reason())
+    assert judge.forked_ended(SEGV, 0.3) is None  # off: no more compares
 
 
-def test_a_fatal_signal_is_compared_even_after_getting_as_far() -> None:
+def test_an_execd_child_that_exits_without_crashing_shows_the_fork_was_at_fault() -> None:
     judge = CrashJudge()
-    judge.exec_ended(None, 500)
-    assert judge.forked_ended(-signal.SIGSEGV, 900) is not None
-    judge.exec_ended(None, 700)  # stopped for a restart while working
-    assert "SIGSEGV" in str(judge.reason()) and "preloading is off" in str(judge.reason())
+    judge.forked_ended(-int(signal.SIGABRT), 2.0)
+    judge.exec_ended(1, 0.2)  # a Python error by exec, not the fork's crash
+    assert "SIGABRT" in str(judge.reason()) and "preloading is off" in str(judge.reason())
 
 
-def test_a_program_that_fails_either_way_keeps_forking() -> None:
+def test_a_program_that_crashes_either_way_keeps_forking() -> None:
     judge = CrashJudge()
-    judge.exec_ended(None, 500)
-    assert judge.forked_ended(1, 100) is not None
-    judge.exec_ended(1, 100)  # the exec'd child fails as early: the program is broken
+    judge.forked_ended(SEGV, 0.3)
+    judge.exec_ended(SEGV, 0.9)
     assert judge.reason() is None
 
 
-def test_failures_after_getting_as_far_as_exec_are_the_programs() -> None:
+def test_a_compare_stopped_for_a_restart_too_soon_tells_nothing() -> None:
     judge = CrashJudge()
-    judge.exec_ended(1, 200)
-    assert judge.forked_ended(1, 250) is None
-    assert judge.forked_ended(None, 10) is None  # stopped for a restart: it was working
-    assert judge.forked_ended(0, 10) is None
-    assert judge.reason() is None
+    judge.forked_ended(SEGV, 2.5)
+    judge.exec_ended(None, 1.0)  # an edit came before it had run as long as the forked one
+    assert judge.reason() is None and judge.disabled is None
+    judge.forked_ended(SEGV, 2.5)
+    judge.exec_ended(None, 3.0)  # stopped after running longer: it worked
+    assert judge.disabled is not None
 
 
-def test_a_forked_child_killed_by_someone_else_did_not_crash() -> None:
+def test_exits_and_other_signals_are_not_crashes() -> None:
     judge = CrashJudge()
-    judge.exec_ended(None, 500)
-    assert judge.forked_ended(-signal.SIGTERM, 10) is None
-    assert judge.forked_ended(-signal.SIGKILL, 10) is None
+    for returncode in (None, 0, 1, 2, -int(signal.SIGTERM), -int(signal.SIGKILL)):
+        assert judge.forked_ended(returncode, 0.1) is None
     assert judge.reason() is None

@@ -50,7 +50,10 @@ class CommandMode:
             return "not a Python command"
         if self.channel is None:
             return "it needs the agent: setting `agent` is off"
-        return None
+        from watchreload.preload.launch import parse_command  # only with setting `preload`
+
+        parsed = parse_command(self.command, os.getcwd(), os.environ.get("PATH"))
+        return parsed if isinstance(parsed, str) else None
 
     def launcher(self) -> Launcher:
         """How children start: forked from a template with setting `preload`, else by exec."""

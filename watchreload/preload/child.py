@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.machinery import SourceFileLoader
+from types import TracebackType
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -121,6 +122,10 @@ def start_agent(path: str) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     getattr(module, "_start", lambda: None)()
+    report = getattr(module, "agent", None)
+    if report is not None:  # the template's own modules are no import of the program's
+        package = __name__.rpartition(".")[0]  # _watchreload_preload, as the template loads it
+        report.seen.update(n for n in sys.modules if n.startswith(package + "."))
     sys.modules[str(getattr(module, "MODULE_NAME", "_watchreload_agent"))] = module
     sys.modules.setdefault("sitecustomize", module)
 
@@ -180,17 +185,24 @@ def run_main(request: Request) -> int:
         status = 0
     except SystemExit as exc:
         return _exit_code(exc)  # Python exits at once: __main__ keeps its __file__
-    except KeyboardInterrupt:
-        traceback.print_exc()
+    except KeyboardInterrupt as exc:
+        traceback.print_exception(type(exc), exc, _theirs(exc.__traceback__))
         status = -int(signal.SIGINT)
-    except BaseException:
-        sys.excepthook(*sys.exc_info())
+    except BaseException as exc:
+        sys.excepthook(type(exc), exc, _theirs(exc.__traceback__))
         status = 1
     if request.mode == "script":  # as CPython's _PyRun_SimpleFileObject does once it is done
         namespace = sys.modules["__main__"].__dict__
         namespace.pop("__file__", None)
         namespace.pop("__cached__", None)
     return status
+
+
+def _theirs(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback without this file's frames at its top: what an exec'd run would show."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
 
 
 def _flush() -> bool:

@@ -9,10 +9,10 @@
 
 The forked child is the template's child: the template reaps it and reports its returncode
 (`{"op": "exit"}`), which `ForkedChild.poll()` reads; the supervisor signals the child's process
-group directly, so a stop is as bounded as `ChildProcess.stop`. If the template dies with
-children alive, the status is lost unless this process is a child subreaper (then it reaps the
-adopted child itself). Use one Template from one thread, the one that lives as long as it: the
-template's parent-death signal fires when the thread that started it ends (Linux).
+group directly, so a stop is as bounded as `ChildProcess.stop`. If the template dies, its
+children die too (their parent-death signal), and `ForkedChild.poll()` says so. Use one Template
+from one thread, the one that lives as long as it: the template's parent-death signal fires when
+the thread that started it ends (Linux).
 """
 
 from __future__ import annotations
@@ -336,7 +336,10 @@ class Template:
 
     def close(self, timeout_s: float = KILL_WAIT_S) -> None:
         """Stop the template (it SIGKILLs what is left of its children first), boundedly."""
-        if self.process.poll() is None:
+        if self.process.poll() is None and self.state == "building":
+            self.process.kill()  # it reads requests only once it has preloaded; no children yet
+            self.process.wait(KILL_WAIT_S)
+        elif self.process.poll() is None:
             self._send(op="stop")
             try:
                 self.process.wait(timeout_s)

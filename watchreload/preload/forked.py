@@ -5,8 +5,9 @@
 It is the template's child: its returncode arrives from the template (`Reports.statuses`), and
 the supervisor signals its process group directly. A stop sends the stop signal and SIGCONT to
 the group, waits up to the stop timeout, sends SIGKILL, and waits again, boundedly, as
-`ChildProcess.stop` does. If the template has died, the child is reaped here when this process
-adopted it (a child subreaper); otherwise its status is lost, said once, and reported as SIGKILL.
+`ChildProcess.stop` does. If the template dies, so does the child (its parent-death signal):
+it is reaped here when this process adopted it (a child subreaper); otherwise that is said once,
+and reported as SIGKILL.
 
 With `guard`, a terminal.GroupWitness joins its group as it joins an exec'd child's (the template
 kills its children when watchreload dies; the witness tells which signal the terminal sent).
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from watchreload.process import STOP_POLL_S, STOP_TIMEOUT_S, stop_boundedly
-from watchreload.procfs import group_alive
+from watchreload.procfs import group_alive, read_stat
 from watchreload.terminal import GroupWitness
 
 logger = logging.getLogger(__name__)
@@ -83,13 +84,15 @@ class ForkedChild:
         return self.returncode
 
     def _adopted_status(self) -> int | None:
-        """With the template gone: reap the child if we adopted it (subreaper), or give up."""
+        """With the template gone: reap the child if we adopted it (subreaper), or, once it is
+        gone (its parent-death signal is SIGKILL), say it died with the template."""
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
-            if group_alive(self.pid):
+            stat = read_stat(self.pid)
+            if stat is not None and stat.live:
                 return None
-            logger.warning("%s: its exit status was lost with the template", self.name)
+            logger.warning("%s was killed with the preloaded template", self.name)
             return -int(signal.SIGKILL)
         if pid == 0:
             return None

@@ -5,11 +5,14 @@ asked for the agent's report (agent/request.py: an idle program would send nothi
 it exits), and once they are quiet again a template is built from them in the background; later
 restarts fork from it.
 Every start that the template cannot serve runs by exec, and `path()` says why for the restart
-line. A stale template (checked every STALE_CHECK_S and before each fork) is stopped and built
-again from the next child's imports; an unsafe one is built again without the modules it names
-(client.Template.without_culprits); a forked child that crashes early is compared with an exec'd
-run of the same code (verdict.py). The template lives in this thread (its parent-death signal
-follows the thread that started it): build it from the supervisor's loop only.
+line. A stale template (checked every STALE_CHECK_S and before each fork) is replaced, no sooner
+than REBUILD_AFTER_S after the change that made it stale (a `pip install` changes many files);
+the old one is stopped at once, or once the child forked from it ends (stopping a template kills
+its children). An unsafe template is built again without the modules it names
+(client.Template.without_culprits); a forked child that crashes is compared with an exec'd run
+(verdict.py); a template that dies takes its child with it, which is started again by exec at
+once. The template lives in this thread (its parent-death signal follows the thread that started
+it): build it from the supervisor's loop only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from watchreload.agent.channel import AgentChannel
 from watchreload.agent.request import ask_for_report
 from watchreload.launcher import Child, ExecLauncher
-from watchreload.preload.client import Template, TemplateUnavailable
+from watchreload.preload.client import ForkedChild, Template, TemplateUnavailable
 from watchreload.preload.reasons import platform_reason
 from watchreload.preload.verdict import CrashJudge
 
@@ -31,9 +34,8 @@ logger = logging.getLogger(__name__)
 
 BUILD_AFTER_QUIET_S = 0.5  # the child's imports quiet this long: build the template from them
 STALE_CHECK_S = 1.0  # how often an idle template is checked for staleness
-COMPARE_AFTER_S = 1.0  # an exec'd child that compares, alive this long, has got further
-LISTENED = 1_000_000.0  # progress of a child that listened: further than any import count
-MAX_FAILED_BUILDS = 3  # templates that died before they were ready, in a row: stop trying
+REBUILD_AFTER_S = 2.0  # after a template went stale, wait this long before building the next
+MAX_DEATHS = 3  # templates that died, in a row without a fork served in between: stop trying
 FORKED = "forked from the preloaded template"
 
 
@@ -62,7 +64,8 @@ class Preloader:
         self._imports_seen = 0
         self._quiet_since = time.monotonic()
         self._next_stale_check = 0.0
-        self._failed_builds = 0
+        self._deaths = 0
+        self._build_after = 0.0  # time.monotonic() before which no template is built
         self._said_unsafe = False
         self._announced: Template | None = None  # the last template said to be ready
 
@@ -77,10 +80,12 @@ class Preloader:
         self._command, self._env = list(command), dict(env)
         planned, self._planned = self._planned, None
         reason = planned[0] if planned is not None else self._why_exec(command, env)
+        reason = reason or self.judge.reason()  # a crash seen while the old child was stopped
         child: Child | None = None
         if reason is None and self.template is not None:
             try:
                 child = self.template.fork(command, env, self.cwd, guard=True)
+                self._deaths = 0
             except TemplateUnavailable as exc:
                 logger.info("preload: %s; starting by exec", exc)
         self._current_forked = child is not None
@@ -96,25 +101,24 @@ class Preloader:
         for template in self._retired:
             template.close()
         self._retired.clear()
-        progress = self._progress()
+        ran_s = time.monotonic() - self._started_at
         files = self.channel.imported_files()
         if self.template is None and files and self._buildable():
             self._build(files)  # from what this run imported, quiet or not
-        if child.pid in self._forked:
-            self._forked.discard(child.pid)
-            if self._project_import_failed():
-                return None  # a module of the program's raised: its own error, not the fork's
-            return self.judge.forked_ended(returncode, progress)
-        self.judge.exec_ended(returncode, progress)
-        self._obey_judge()
-        return None
+        if child.pid not in self._forked:
+            self.judge.exec_ended(returncode, ran_s)
+            self._obey_judge()
+            return None
+        self._forked.discard(child.pid)
+        if isinstance(child, ForkedChild) and child.template.state == "gone" and returncode:
+            return "the preloaded template died, and its child with it"
+        return self.judge.forked_ended(returncode, ran_s)
 
     def poll(self) -> None:
         if self.unavailable is not None or self.judge.disabled is not None:
             return
-        comparing = self.judge.comparing is not None and not self._current_forked
-        if comparing and time.monotonic() - self._started_at >= COMPARE_AFTER_S:
-            self.judge.exec_running(self._progress())
+        if self.judge.comparing is not None and not self._current_forked:
+            self.judge.exec_running(time.monotonic() - self._started_at)
             self._obey_judge()
         template = self.template
         if template is None:
@@ -153,14 +157,6 @@ class Preloader:
             self._discard(template, reason)
         return reason
 
-    def _project_import_failed(self) -> bool:
-        roots = [root.rstrip(os.sep) + os.sep for root in self.roots]
-        return any(str(f).startswith(tuple(roots)) for f in self.channel.failed_files())
-
-    def _progress(self) -> float:
-        listened = LISTENED if self.channel.listening() is not None else 0.0
-        return len(self.channel.imported_files()) + listened
-
     def _obey_judge(self) -> None:
         if self.judge.disabled is not None and self.template is not None:
             logger.warning("preload: %s; restarts use exec", self.judge.disabled)
@@ -178,7 +174,7 @@ class Preloader:
         if len(files) != self._imports_seen:
             self._imports_seen, self._quiet_since = len(files), now
             return
-        if now - self._quiet_since < BUILD_AFTER_QUIET_S:
+        if now - self._quiet_since < BUILD_AFTER_QUIET_S or now < self._build_after:
             return
         if not self._asked:
             self._asked = True
@@ -189,7 +185,10 @@ class Preloader:
             self._build(files)
 
     def _buildable(self) -> bool:
-        return self.unavailable is None and self.judge.disabled is None and bool(self._command)
+        ready = time.monotonic() >= self._build_after
+        return (
+            ready and bool(self._command) and self.unavailable is None and not self.judge.disabled
+        )
 
     def _build(self, files: set[Path]) -> None:
         try:
@@ -220,13 +219,14 @@ class Preloader:
 
     def _lost(self, template: Template) -> None:
         """The template died (not stopped by us): build another, unless they keep dying."""
-        self._failed_builds = 0 if template.report else self._failed_builds + 1
-        logger.warning("preload: %s; building another", template.reason)
+        self._deaths += 1
         template.close()
         self.template = None
-        if self._failed_builds >= MAX_FAILED_BUILDS:
-            self.unavailable = f"{MAX_FAILED_BUILDS} templates died before they were ready"
-            logger.warning("preload: %s; restarts use exec", self.unavailable)
+        if self._deaths >= MAX_DEATHS:
+            self.unavailable = f"{MAX_DEATHS} templates died in a row"
+            logger.warning("preload: %s; %s; restarts use exec", template.reason, self.unavailable)
+        else:
+            logger.warning("preload: %s; building another", template.reason)
 
     def _check_stale(self, template: Template) -> None:
         now = time.monotonic()
@@ -238,10 +238,15 @@ class Preloader:
             self._discard(template, reason)
 
     def _discard(self, template: Template, reason: str) -> None:
-        """Build a new template; stop this one once its child ends (stopping it kills them)."""
+        """Build a new template soon; stop this one now, or once its running child ends."""
         logger.info("preload: the template is stale (%s); building a new one", reason)
-        self._retired.append(template)
+        child = self._current
+        if isinstance(child, ForkedChild) and child.template is template and child.running():
+            self._retired.append(template)
+        else:
+            template.close()
         self.template = None
+        self._build_after = time.monotonic() + REBUILD_AFTER_S
         self._imports_seen, self._quiet_since = 0, time.monotonic()
 
 

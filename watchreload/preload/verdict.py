@@ -1,15 +1,17 @@
-"""Did a forked child crash where an exec'd one would not? Then exec the same code to compare.
+"""Did a forked child crash where an exec'd one would not? Then run it by exec to compare.
 
-`CrashJudge` is told how each child ended: its returncode (None when the supervisor stopped it
-for a restart: it was working) and how far it got (`progress`: the modules the agent saw it
-import, more once it listened). A forked child that fails before getting as far as the best
-exec'd child did, or that a fatal signal kills (SIGSEGV, SIGABRT...: what a library broken by
-fork() does), is compared at once: the same code is run again by exec. If that exec'd child gets
-further, preloading is off for this module set (`disabled`); if it fails as early, the program
-itself is broken and forking goes on.
+A crash here is death by a fatal signal (SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE): what a native
+library whose state did not survive fork() does. A Python exception is the program's own error
+(its traceback says where), shown once, and forking goes on: comparing every failed start by
+running it twice would print each traceback twice and repeat its side effects.
 
-The compare runs the same code, not the next edit's: an edit that fixes the program's own error
-would make any later exec'd child look better.
+`CrashJudge` hears how each child ended: its returncode (None when the supervisor stopped it for
+a restart) and how long it ran. After a forked crash, the next start runs by exec, at once. That
+exec'd child decides: killed by a fatal signal as well, the program itself crashes (forking goes
+on); running longer than the forked child did without such a death (still running, stopped for a
+restart after that, or exited otherwise), the fork was at fault and preloading is off for this
+module set (`disabled`); stopped for a restart before that, nothing is known yet (the next
+forked crash compares again).
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from watchreload.process import describe_status
 FATAL_SIGNALS = frozenset(
     int(s) for s in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE)
 )
+MIN_COMPARE_S = 1.0  # an exec'd child that compares has run long enough after this (at least)
+
+
+def crashed(returncode: int | None) -> bool:
+    return returncode is not None and -returncode in FATAL_SIGNALS
 
 
 class CrashJudge:
     def __init__(self) -> None:
-        self.exec_progress: float | None = None  # how far the best exec'd child got
-        self.comparing: tuple[str, float] | None = None  # a forked failure, while exec compares
+        self.comparing: tuple[str, float] | None = None  # the forked crash, and how long it ran
         self.disabled: str | None = None
 
     def reason(self) -> str | None:
@@ -37,32 +43,31 @@ class CrashJudge:
             return f"to compare with the forked child that {self.comparing[0]}"
         return None
 
-    def forked_ended(self, returncode: int | None, progress: float) -> str | None:
-        """A forked child ended; the reason to run the same code by exec now, or None."""
-        if returncode is None or returncode == 0 or self.disabled is not None:
+    def forked_ended(self, returncode: int | None, ran_s: float) -> str | None:
+        """A forked child ended; the reason to run it again by exec now, or None."""
+        if self.disabled is not None or not crashed(returncode):
             return None
-        if returncode < 0 and -returncode not in FATAL_SIGNALS:
-            return None  # SIGTERM, SIGKILL...: someone else's doing, not a crash
-        earlier = self.exec_progress is not None and progress < self.exec_progress
-        if not earlier and returncode > 0:
-            return None
-        self.comparing = (describe_status(returncode), progress)
-        return f"the forked child {self.comparing[0]} early"
+        assert returncode is not None
+        self.comparing = (describe_status(returncode), ran_s)
+        return f"the forked child {self.comparing[0]}"
 
-    def exec_running(self, progress: float) -> None:
-        """The exec'd child that compares has run for a while (the caller's COMPARE_AFTER_S) and
-        got `progress` far: as far as the forked child and still alive is further."""
-        if self.comparing is not None and progress >= self.comparing[1]:
+    def long_enough(self, ran_s: float) -> bool:
+        """The exec'd child that compares has run longer than the forked one did."""
+        return self.comparing is not None and ran_s > max(self.comparing[1], MIN_COMPARE_S)
+
+    def exec_running(self, ran_s: float) -> None:
+        if self.long_enough(ran_s):
             self._forking_fails()
 
-    def exec_ended(self, returncode: int | None, progress: float) -> None:
-        worked = returncode is None or returncode == 0
-        if self.comparing is not None:
-            if worked or progress > self.comparing[1]:
-                self._forking_fails()
-            self.comparing = None
-        if worked or self.exec_progress is None or progress > self.exec_progress:
-            self.exec_progress = max(progress, self.exec_progress or 0.0)
+    def exec_ended(self, returncode: int | None, ran_s: float) -> None:
+        if self.comparing is None:
+            return
+        if crashed(returncode):
+            self.comparing = None  # it crashes by exec as well: the program's own crash
+        elif returncode is not None or self.long_enough(ran_s):
+            self._forking_fails()
+        else:
+            self.comparing = None  # stopped for a restart too soon to tell
 
     def _forking_fails(self) -> None:
         assert self.comparing is not None
