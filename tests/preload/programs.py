@@ -99,6 +99,7 @@ SITE_MODULES = {
         "threading.Thread(target=_stop.wait, name='threader', daemon=True).start()\n"
     ),
     "sockopener.py": "import socket\nSOCK = socket.socket()\n",
+    "usesthreader.py": "import threader\n",  # innocent itself: the thread is threader's
     "touchy.py": "try:\n    import nsdir.inner\nexcept ImportError:\n    pass\n",
     "sneaky.py": (
         "import importlib.util, os, sys\n"

@@ -217,6 +217,25 @@ def test_a_module_that_starts_a_thread_or_opens_a_socket_is_named_and_left_out(
     assert not alive(rebuilt.pid)
 
 
+def test_the_module_that_starts_the_thread_is_blamed_not_its_importer(
+    project: Path, start_template: StartTemplate
+) -> None:
+    out, site = project / "out.json", project.parent / "site"
+    argv, env = [PYTHON, "show.py"], environment(out, site)
+    template = start_template(argv, env, project, ["usesthreader", "json"], stable_roots=[site])
+    assert not template.wait_ready(60)
+    assert set(template.culprits) == {"threader"}
+    rebuilt = template.without_culprits()
+    assert rebuilt is not None
+    try:
+        ready(rebuilt)  # the importer cannot bring the thread back: threader is refused to it
+        preloaded = [path for path, _ in rebuilt.report["files"]]
+        assert not [p for p in preloaded if p.endswith(("threader.py", "usesthreader.py"))]
+        assert "json" in " ".join(preloaded)
+    finally:
+        rebuilt.close()
+
+
 def test_the_template_runs_the_commands_interpreter_with_its_flags(
     project: Path, start_template: StartTemplate, forked: list[ForkedChild]
 ) -> None:

@@ -194,7 +194,7 @@ class Template:
             self.report = message
             self.state = "unsafe"
             self.reason = "the template is not fork-safe: " + describe_unsafe(message)
-            logger.warning("preload: %s", self.reason)
+            logger.debug("preload: %s", self.reason)  # the caller says what it does about it
 
     def _on_ready(self, message: dict[str, Any]) -> None:
         self.report = message

@@ -120,10 +120,12 @@ def module_names(files: Iterable[str]) -> list[str]:
 
 
 class Blocker:
-    """A `sys.meta_path` finder that refuses modules from volatile places while preloading."""
+    """A `sys.meta_path` finder that refuses modules from volatile places while preloading, and
+    the modules left out (`excluded`, with their submodules) whoever imports them."""
 
-    def __init__(self, origins: Origins) -> None:
+    def __init__(self, origins: Origins, excluded: Iterable[str] = ()) -> None:
         self.origins = origins
+        self.excluded = tuple(excluded)
         self.refused: list[str] = []
         self._busy = False
 
@@ -132,6 +134,9 @@ class Blocker:
     ) -> ModuleSpec | None:
         if self._busy:
             return None
+        if any(name == e or name.startswith(e + ".") for e in self.excluded):
+            self.refused.append(name)
+            raise ModuleNotFoundError(f"{name} is not preloaded (left out)", name=name)
         self._busy = True
         try:
             spec = self._find_elsewhere(name, path, target)

@@ -2,15 +2,21 @@
 
 Runs inside the template (standard library only). `Gate` takes a baseline before preloading;
 `check()` says what is unsafe now, and `Gate.after(name)` names what one preload import did, so
-that the culprit can be named and left out. A new socket, pipe, epoll or other anonymous inode is
-unsafe (the children would share it); a new regular file is only noted.
+that the culprit can be named and left out; `thread_starts()` tells which module's top-level code
+started a thread (the module that did it, not the one that imported it). A new socket, pipe,
+epoll or other anonymous inode is unsafe (the children would share it); a new regular file is
+only noted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
 
 _FD_DIRS = ("/proc/self/fd", "/dev/fd")
 _UNSAFE_FD_PREFIXES = ("socket:", "pipe:", "anon_inode:")
@@ -115,3 +121,51 @@ class Gate:
             if target.startswith(_UNSAFE_FD_PREFIXES):
                 return f"the template holds fd {fd} ({target}) opened while preloading"
         return event_loop_problem()
+
+
+# Where Python threads start: `_thread`'s function, bound by `threading` under these names.
+_THREAD_STARTERS = ("start_new_thread", "_start_new_thread", "_start_joinable_thread")
+
+
+def _importing_module() -> str | None:
+    """The module whose top-level code (a `<module>` frame) is running, innermost first."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            name = frame.f_globals.get("__name__")
+            return name if isinstance(name, str) else None
+        frame = frame.f_back
+    return None
+
+
+@contextlib.contextmanager
+def thread_starts(starters: list[str]) -> Iterator[None]:
+    """While inside, append to `starters` the module whose import starts each thread."""
+    import _thread
+
+    original = _thread.start_new_thread
+    patched: list[tuple[Any, str, Any]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        name = _importing_module()
+        if name is not None:
+            starters.append(name)
+        return original(*args, **kwargs)
+
+    def patch_where_bound() -> None:
+        for holder in (_thread, sys.modules.get("threading")):
+            for attr in _THREAD_STARTERS:
+                if holder is not None and getattr(holder, attr, None) is original:
+                    patched.append((holder, attr, original))
+                    setattr(holder, attr, recording)
+
+    patch_where_bound()
+    try:
+        yield
+    finally:
+        for holder, attr, value in patched:
+            setattr(holder, attr, value)
+        threading = sys.modules.get("threading")  # imported meanwhile: it bound the recorder
+        for attr in _THREAD_STARTERS:
+            if threading is not None and getattr(threading, attr, None) is recording:
+                setattr(threading, attr, original)

@@ -212,7 +212,7 @@ class Preloader:
         rebuilt = template.without_culprits()
         if rebuilt is not None:
             self.template = rebuilt
-            logger.info("preload: building the template again without %s", _names(template))
+            logger.warning("preload: %s; building it again without them", template.reason)
         else:
             self._said_unsafe = True
             logger.warning("preload: %s; restarts use exec", template.reason)
@@ -258,6 +258,3 @@ def _say_ready(template: Template) -> None:
         float(report.get("seconds", 0.0)) * 1000,
     )
 
-
-def _names(template: Template) -> str:
-    return ", ".join(sorted(template.culprits))

@@ -144,16 +144,20 @@ def preload(config: dict[str, Any], gate: safety.Gate) -> dict[str, Any]:
     undone: dict[str, list[str]] = {}
     notes: list[str] = []
     names = list(config["preload"]) + origins.module_names(config.get("preload_files", []))
-    with origins.Blocker(places) as blocker:
+    starters: list[str] = []
+    blocker = origins.Blocker(places, config["exclude"])
+    with blocker, safety.thread_starts(starters):
         for name in names:
             if name in sys.modules or _excluded(name, config["exclude"]):
                 continue
+            started = len(starters)
             error = _import_step(name, blocker, undone)
             if error is not None:
                 failed[name] = error
-            finding = gate.after(name)
+            culprit = starters[-1] if len(starters) > started else name  # who started it
+            finding = gate.after(culprit)
             if finding.unsafe:
-                culprits[name] = "; ".join(finding.unsafe)
+                culprits[culprit] = "; ".join(finding.unsafe)
             notes.extend(finding.notes)
     purged = origins.purge(places)
     return {
