@@ -345,6 +345,33 @@ def test_stale_templates_do_not_pile_up(spawn: Spawn, project: Path) -> None:
     run.stop()
 
 
+def test_a_run_that_imports_many_more_modules_gets_a_fuller_template(
+    spawn: Spawn, project: Path
+) -> None:
+    (project / "app.py").write_text(
+        "import os\n"
+        "if os.path.exists('more'):\n"
+        "    import asyncio, sqlite3, unittest, xml.etree.ElementTree, http.cookiejar\n"
+        + APP.format(package="mypkg")
+    )
+    run = Run(spawn, project, [PYTHON, "app.py"], "--backend", "stat")
+    run.wait_start(1)
+    first = run.restart_until_forked()
+    (project / "more").write_text("")
+    run.restart_until_forked()  # this run imports them, from the first template
+    ready = run.count(READY)
+    starts, restarts = len(run.starts()), len(run.restarts())
+    run.edit()
+    run.wait_restart(restarts)
+    run.wait_start(starts + 1)
+    assert run.says(r"preload: the program imported \d+ more modules; adding them")
+    run.wait_ready(ready)
+    fuller = run.restart_until_forked()
+    assert fuller["ppid"] != first["ppid"]  # the fuller template took over
+    assert len(templates_of(run.process.pid)) == 1
+    run.stop()
+
+
 def test_a_broken_project_module_is_the_programs_error_not_the_forks(
     spawn: Spawn, project: Path
 ) -> None:

@@ -273,6 +273,15 @@ class Template:
             builds=key["builds"] + 1,
         )
 
+    def unseen(self, files: Iterable[str | os.PathLike[str]]) -> set[str]:
+        """Of `files` (what a later run imported), those outside the project that this template
+        was neither asked to preload nor loaded: worth a new template when they are many."""
+        known = set(self.key["preload_files"]) | {path for path, _ in self.report.get("files", ())}
+        volatile = tuple(
+            p.rstrip(os.sep) + os.sep for p in _config(self.key, self.key["env"])["volatile"]
+        )
+        return {str(f) for f in files if str(f) not in known and not str(f).startswith(volatile)}
+
     def why_not(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> str | None:
         """Why this restart of `argv` cannot be forked from the template, or None."""
         parsed = launch.parse_command(argv, cwd, env.get("PATH"))

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 BUILD_AFTER_QUIET_S = 0.5  # the child's imports quiet this long: build the template from them
 STALE_CHECK_S = 1.0  # how often an idle template is checked for staleness
 REBUILD_AFTER_S = 2.0  # after a template went stale, wait this long before building the next
+REFRESH_AFTER_UNSEEN = 20  # installed modules a run imported that the template lacks: rebuild
 MAX_DEATHS = 3  # templates that died, in a row without a fork served in between: stop trying
 FORKED = "forked from the preloaded template"
 
@@ -50,6 +51,7 @@ class Preloader:
         self.cwd = os.getcwd()
         self.execs = ExecLauncher()
         self.template: Template | None = None
+        self._next: Template | None = None  # a fuller template, taking over once ready
         self._retired: list[Template] = []  # stale, kept until the child forked from it ends
         self.judge = CrashJudge()
         self.unavailable = "the command runs through a shell" if shell else platform_reason()
@@ -105,6 +107,8 @@ class Preloader:
         files = self.channel.imported_files()
         if self.template is None and files and self._buildable():
             self._build(files)  # from what this run imported, quiet or not
+        elif self.template is not None and self.template.state == "ready":
+            self._refresh(self.template, files)
         if child.pid not in self._forked:
             self.judge.exec_ended(returncode, ran_s)
             self._obey_judge()
@@ -120,9 +124,13 @@ class Preloader:
         if self.judge.comparing is not None and not self._current_forked:
             self.judge.exec_running(time.monotonic() - self._started_at)
             self._obey_judge()
+        if self._next is not None:
+            self._take_over(self._next)
+        files = self._imports_quiet()  # and asks the child for its report, once
         template = self.template
         if template is None:
-            self._maybe_build()
+            if files and time.monotonic() >= self._build_after:
+                self._build(files)
             return
         template.pump(0)
         if template.state == "ready" and template is not self._announced:
@@ -136,10 +144,11 @@ class Preloader:
             self._check_stale(template)
 
     def close(self) -> None:
-        for template in [*self._retired, *([self.template] if self.template else [])]:
-            template.close()
+        for template in [*self._retired, self.template, self._next]:
+            if template is not None:
+                template.close()
         self._retired.clear()
-        self.template = None
+        self.template = self._next = None
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -164,25 +173,25 @@ class Preloader:
 
     # -- the template's life -------------------------------------------------------------------
 
-    def _maybe_build(self) -> None:
-        """Build a template once the current child's imports have been quiet for a while."""
+    def _imports_quiet(self) -> set[Path] | None:
+        """The current child's imports once they have been quiet for BUILD_AFTER_QUIET_S after
+        asking it for its report (else None): what a template is built from."""
         child = self._current
         if child is None:
-            return
+            return None
         files = self.channel.imported_files()
         now = time.monotonic()
         if len(files) != self._imports_seen:
             self._imports_seen, self._quiet_since = len(files), now
-            return
-        if now - self._quiet_since < BUILD_AFTER_QUIET_S or now < self._build_after:
-            return
+            return None
+        if now - self._quiet_since < BUILD_AFTER_QUIET_S:
+            return None
         if not self._asked:
             self._asked = True
             if child.poll() is None and ask_for_report(child.pid):
                 self._quiet_since = now  # and wait for quiet again
-                return
-        if files:
-            self._build(files)
+                return None
+        return files
 
     def _buildable(self) -> bool:
         ready = time.monotonic() >= self._build_after
@@ -191,20 +200,24 @@ class Preloader:
         )
 
     def _build(self, files: set[Path]) -> None:
+        self.template = self._start_template({str(f) for f in files})
+
+    def _start_template(self, files: set[str]) -> Template | None:
         try:
-            self.template = Template.for_command(
+            template = Template.for_command(
                 self._command,
                 self._env,
                 self.cwd,
                 [],
-                preload_files=sorted(str(f) for f in files),
+                preload_files=sorted(files),
                 volatile_roots=self.roots,
             )
         except (TemplateUnavailable, OSError) as exc:
             self.unavailable = str(exc)
             logger.warning("preload: %s; restarts use exec", exc)
-            return
-        logger.debug("preload: building template %d from %d files", self.template.pid, len(files))
+            return None
+        logger.debug("preload: building template %d from %d files", template.pid, len(files))
+        return template
 
     def _rebuild_without_culprits(self, template: Template) -> None:
         if template.state != "unsafe" or self._said_unsafe:
@@ -228,6 +241,29 @@ class Preloader:
         else:
             logger.warning("preload: %s; building another", template.reason)
 
+    def _refresh(self, template: Template, files: set[Path]) -> None:
+        """A run imported many installed modules the template lacks (at its first request,
+        say): build one with them too, which takes over once it is ready."""
+        unseen = template.unseen(files)
+        if self._next is not None or len(unseen) < REFRESH_AFTER_UNSEEN:
+            return
+        logger.info("preload: the program imported %d more modules; adding them", len(unseen))
+        self._next = self._start_template({*template.key["preload_files"], *map(str, files)})
+
+    def _take_over(self, successor: Template) -> None:
+        """The successor built by _refresh is ready (or failed): it replaces the template."""
+        successor.pump(0)
+        if successor.state == "building":
+            return
+        self._next = None
+        if successor.state != "ready":
+            logger.debug("preload: the fuller template failed (%s)", successor.reason)
+            successor.close()
+            return
+        old, self.template = self.template, successor
+        if old is not None:
+            self._stop_when_free(old)
+
     def _check_stale(self, template: Template) -> None:
         now = time.monotonic()
         if now < self._next_stale_check:
@@ -237,14 +273,21 @@ class Preloader:
         if reason is not None:
             self._discard(template, reason)
 
-    def _discard(self, template: Template, reason: str) -> None:
-        """Build a new template soon; stop this one now, or once its running child ends."""
-        logger.info("preload: the template is stale (%s); building a new one", reason)
+    def _stop_when_free(self, template: Template) -> None:
+        """Stop `template` now, or once the running child forked from it ends."""
         child = self._current
         if isinstance(child, ForkedChild) and child.template is template and child.running():
             self._retired.append(template)
         else:
             template.close()
+
+    def _discard(self, template: Template, reason: str) -> None:
+        """Build a new template soon; stop this one now, or once its running child ends."""
+        logger.info("preload: the template is stale (%s); building a new one", reason)
+        if self._next is not None:  # started before the change: no better
+            self._next.close()
+            self._next = None
+        self._stop_when_free(template)
         self.template = None
         self._build_after = time.monotonic() + REBUILD_AFTER_S
         self._imports_seen, self._quiet_since = 0, time.monotonic()
@@ -257,4 +300,3 @@ def _say_ready(template: Template) -> None:
         len(report.get("files", ())),
         float(report.get("seconds", 0.0)) * 1000,
     )
-
