@@ -114,3 +114,27 @@ def test_one_ctrl_c_ends_a_forked_child_and_watchreload(shell: Shell, tree: Path
     assert nothing_left(child.pgid, child.watchreload)
     assert shell.members() == []
     assert shell.modes() == "icanon echo"
+
+
+def test_ctrl_z_stops_a_forked_child_and_watchreload_and_fg_resumes_both(
+    shell: Shell, tree: Path
+) -> None:
+    start(shell, tree, "input", *OPTIONS)
+    answer_input(shell, "first")
+    child, template = forked_start(shell, tree, "input", lambda: answer_input(shell, "exec"))
+    shell.expect(r"NAME\? ")
+    shell.send("\x1a")
+    shell.expect(r"Stopped")
+    shell.expect(re.escape(PROMPT))
+    shell.run("jobs -l")
+    shell.expect(rf"{child.watchreload} Stopped")
+    shell.run("fg")
+    wait_for(lambda: shell.foreground() == child.pgid, message="the forked child in front again")
+    shell.send("carol\r")
+    shell.expect(r"GOT carol\n")
+    shell.expect(r"exited with status 0; waiting for a change")
+    wait_for(lambda: shell.foreground() == child.watchreload, message="watchreload in front")
+    shell.send("\x03")
+    shell.expect(re.escape(PROMPT))
+    assert shell.status() == 0
+    assert nothing_left(child.pgid, child.watchreload) and not alive(template)
