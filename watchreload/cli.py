@@ -178,6 +178,7 @@ def _supervise(config: Config, mode: CommandMode) -> int:
         watch_modules=False,
         debounce_ms=config.debounce_ms,
         debounce_max_ms=config.debounce_max_ms,
+        forward_socket=config.forward_socket,
     )
     for root in config.roots:
         for glob in config.include_globs:
@@ -312,7 +313,14 @@ def doctor(watch: tuple[str, ...], json_output: bool) -> int:
     return doctor_main([Path(path) for path in watch], json_output)
 
 
-SUBCOMMANDS: dict[str, click.Command] = {"doctor": doctor}
+# They build on the helpers above, hence imported here.
+from watchreload.forward import commands as forward_commands  # noqa: E402
+
+SUBCOMMANDS: dict[str, click.Command] = {
+    "doctor": doctor,
+    "forward": forward_commands.forward,
+    "receive": forward_commands.receive,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

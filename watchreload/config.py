@@ -29,6 +29,7 @@ from watchreload.settings import (
     CLEAR,
     DEBOUNCE,
     DEBOUNCE_MAX,
+    FORWARD_SOCKET,
     GITIGNORE,
     GLOB,
     KEEP_INNER_RELOADER,
@@ -70,6 +71,7 @@ class Config:
     agent: bool = True
     scope: ScopeName = "imports"
     keep_inner_reloader: bool = False
+    forward_socket: str = ""
     verbosity: int = 0  # -v adds one, -q takes one away
     pyproject: Path | None = None  # the file settings were read from, if any
 
@@ -130,6 +132,7 @@ def load_config(
         agent=settings.get(AGENT),
         scope=settings.get(SCOPE),
         keep_inner_reloader=settings.get(KEEP_INNER_RELOADER),
+        forward_socket=settings.get(FORWARD_SOCKET),
         verbosity=int(cli.get("verbosity") or 0),
         pyproject=settings.pyproject if settings.from_file else None,
     )

@@ -244,6 +244,16 @@ KEEP_INNER_RELOADER: Setting[bool] = Setting(
     "default watchreload turns it off and says so.",
     kind="switch",
 )
+# Host events forwarded into a container (watchreload/forward/).
+FORWARD_SOCKET: Setting[str] = Setting(
+    "forward-socket",
+    str,
+    "",
+    "Unix socket where watchreload, polling a mount whose events may not arrive, takes events "
+    "forwarded by 'watchreload forward' (through 'watchreload receive'); empty: one per watched "
+    "directory in a private runtime directory.",
+    metavar="PATH",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = (
     WATCH,
@@ -264,5 +274,6 @@ SETTINGS: tuple[Setting[Any], ...] = (
     AGENT,
     SCOPE,
     KEEP_INNER_RELOADER,
+    FORWARD_SOCKET,
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}
