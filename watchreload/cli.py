@@ -48,6 +48,7 @@ from watchreload.agent.mode import CommandMode, command_mode
 from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
+from watchreload.pid1 import become_init_if_pid1
 from watchreload.process import watching
 from watchreload.progress import ProgressHandler
 from watchreload.reloaders import get_reloader
@@ -336,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if subcommand is not None:
         args = args[1:]
+    else:
+        become_init_if_pid1()  # in a container's PID 1, reap orphans (watchreload.pid1)
     try:
         with handle_errors():
             result = program.main(args=args, prog_name=prog_name, standalone_mode=False)
