@@ -31,6 +31,8 @@ class Connection:
     buffer: bytearray = field(default_factory=bytearray)
     roots: tuple[str, ...] = ()  # from its hello; () until then
     pauses: int = 0  # pause messages not yet resumed
+    rejected: int = 0  # paths refused (forward.paths)
+    malformed: int = 0  # lines skipped
 
 
 class StreamHandler:

@@ -148,7 +148,7 @@ class ForwardedReloader(StatReloader, StreamHandler):
         elif not connection.roots:
             self.malformed(connection, MalformedMessage(f"a {message.type} before the hello"))
         elif message.type == "changes":
-            self._apply_forwarded(message.root, message.changes)
+            self._apply_forwarded(connection, message.root, message.changes)
         elif message.type == "rescan":
             logger.debug("forwarder %d asks for a rescan (%s)", connection.number, message.reason)
             self._rescan_due.set()
@@ -161,6 +161,7 @@ class ForwardedReloader(StatReloader, StreamHandler):
             self.batcher.resume()
 
     def malformed(self, connection: Connection, error: MalformedMessage) -> None:
+        connection.malformed += 1
         self.malformed_lines += 1
         logger.log(
             logging.WARNING if self.malformed_lines == 1 else logging.DEBUG,
@@ -174,12 +175,21 @@ class ForwardedReloader(StatReloader, StreamHandler):
         for _ in range(connection.pauses):
             self.batcher.resume()
         connection.pauses = 0
+        if connection.rejected or connection.malformed:
+            logger.info(
+                "forwarder %d went away; it sent %d rejected paths and %d malformed lines",
+                connection.number,
+                connection.rejected,
+                connection.malformed,
+            )
         if connection.roots:
             logger.debug("forwarder %d went away", connection.number)
             self._rescan_due.set()
         self._wake.set()
 
-    def _apply_forwarded(self, root: str, changes: tuple[tuple[Change, str], ...]) -> None:
+    def _apply_forwarded(
+        self, connection: Connection, root: str, changes: tuple[tuple[Change, str], ...]
+    ) -> None:
         """Re-check each forwarded path on disk and report the ones that changed."""
         with self._changes_lock:
             spec = self.spec()
@@ -188,6 +198,7 @@ class ForwardedReloader(StatReloader, StreamHandler):
             for _, relative in changes:
                 path = contained_path(root, relative, watched)
                 if path is None:
+                    connection.rejected += 1
                     self._reject(root, relative)
                 elif spec.matches(path):
                     change = self._recheck(path)
