@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -264,3 +265,33 @@ def test_messages_round_trip_and_anything_else_is_malformed() -> None:
     for line in (b"[]", b'{"v": 2, "type": "hello"}', b'{"v": 1, "type": "changes", "root": "x"}'):
         with pytest.raises(MalformedMessage):
             protocol.decode(line)
+
+
+def test_a_repeated_event_changes_nothing_and_a_pause_holds_the_batch(tmp_path: Path) -> None:
+    from watchreload.forward.listener import Connection
+    from watchreload.forward.reloader import ForwardedReloader
+
+    (tmp_path / "a.py").write_text("A = 1\n")
+    reloader = ForwardedReloader(interval_s=60, gitignore=False, watch_modules=False)
+    reloader.watch_dir(tmp_path, "**/*.py")
+    reloader._take_baseline()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        connection = Connection(1, ours)
+        reloader.message(connection, protocol.hello((str(tmp_path),), "test"))
+        edit = protocol.changes(str(tmp_path), ((Change.modified, "a.py"),))
+        (tmp_path / "a.py").write_text("A = 22\n")
+        reloader.message(connection, edit)
+        batch = reloader.wait_for_changes(5)
+        assert batch is not None and batch.changes == {tmp_path / "a.py": Change.modified}
+        reloader.message(connection, edit)  # the same event again: the file did not change
+        assert reloader.wait_for_changes(0.2) is None
+
+        reloader.message(connection, protocol.Message("pause"))
+        (tmp_path / "a.py").unlink()
+        reloader.message(connection, protocol.changes(str(tmp_path), ((Change.deleted, "a.py"),)))
+        assert reloader.wait_for_changes(0.2) is None  # held while the host's VCS state lasts
+        reloader.closed(connection)  # a forwarder that goes away releases what it held
+        batch = reloader.wait_for_changes(5)
+        assert batch is not None and batch.changes == {tmp_path / "a.py": Change.deleted}
+    reloader.stop()
