@@ -39,6 +39,10 @@ from watchreload.settings import (
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
 
+# The container side debounces what it is sent (setting `debounce` there); the host only joins
+# what arrives together, unless `debounce` is set for it too.
+HOST_DEBOUNCE_MS = 10.0
+
 # What decides, on the host, which files are watched and how.
 FORWARD_SETTINGS: tuple[Setting[Any], ...] = (
     GLOB,
@@ -153,7 +157,7 @@ def forward(
             ignore_patterns=settings.ignore_patterns(),
             gitignore=settings.get(GITIGNORE),
             watch_modules=False,
-            debounce_ms=settings.get(DEBOUNCE),
+            debounce_ms=settings.get(DEBOUNCE) if settings.is_set(DEBOUNCE) else HOST_DEBOUNCE_MS,
             debounce_max_ms=settings.get(DEBOUNCE_MAX),
         )
         for mapping in parsed:
