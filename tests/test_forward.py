@@ -176,6 +176,33 @@ def test_a_restarted_forwarder_loses_no_edit_and_polling_covers_the_gap(
     assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
 
 
+@pytest.mark.usefixtures("watchman_daemon")
+def test_the_forwarder_says_once_that_the_stream_ended_and_reconnects(
+    spawn: Spawn,
+    fuse_mount: tuple[Path, Path],  # noqa: F811
+    tmp_path: Path,
+    runtime_env: dict[str, str],
+) -> None:
+    source, mount_point = fuse_mount
+    first = container_side(spawn, mount_point, tmp_path / "first", runtime_env, poll_interval="60")
+    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
+    wait_on_events(first)
+    assert first.stop(signal.SIGINT) == 128 + signal.SIGTERM, first.output  # the container restarts
+    ended = "the stream into the container ended"
+    wait_for(lambda: ended in forwarder.output, message=f"the line\n{forwarder.output}")
+
+    second = container_side(
+        spawn, mount_point, tmp_path / "second", runtime_env, poll_interval="60"
+    )
+    wait_on_events(second)  # the forwarder's next try, with backoff
+    (source / "app.py").write_text("print('after the container restarted')\n")
+    second.wait_starts(2)
+    wait_for(lambda: "forwarding again after" in forwarder.output, message=forwarder.output)
+    assert forwarder.output.count(ended) == 1, forwarder.output
+    stop_forwarder(forwarder)
+    assert second.stop(signal.SIGINT) == 128 + signal.SIGTERM, second.output
+
+
 def test_forged_and_malformed_lines_are_rejected_and_counted(
     spawn: Spawn,
     fuse_mount: tuple[Path, Path],  # noqa: F811
