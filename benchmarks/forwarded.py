@@ -69,7 +69,7 @@ def bindfs_mount(source: Path, mount_point: Path, log_dir: Path) -> Iterator[Spa
 def _container_side(mount: Path, env: dict[str, str], log_dir: Path, n: int) -> Spawned:
     return Spawned(
         [PYTHON, "-m", "watchreload", "--backend", "auto", "--", *e2e.CHILD_ARGV],
-        log_path=log_dir / f"fuse-container-{n}.log",
+        log_path=log_dir / f"fuse-container-{n}-{mount.name}.log",
         env=env,
         cwd=mount,
         capture_stdout=False,

@@ -15,11 +15,13 @@ import ctypes
 import errno
 import os
 import stat as stat_module
+from typing import NamedTuple
 
 from watchreload.scan import Signature
 
 AT_FDCWD = -100
 AT_STATX_FORCE_SYNC = 0x2000
+AT_SYMLINK_NOFOLLOW = 0x100
 STATX_BASIC_STATS = 0x07FF
 
 
@@ -61,30 +63,42 @@ def _libc_statx() -> object | None:
 _STATX = _libc_statx()
 
 
-def fresh_signature(path: str | os.PathLike[str]) -> Signature | None:
-    """The (mtime_ns, size, inode) of the regular file `path` (symlinks followed) as the file
-    system says it is now; None when it does not exist or is not a regular file."""
+class FreshStat(NamedTuple):
+    is_symlink: bool
+    signature: Signature | None  # of a regular file; None for anything else
+
+
+def fresh_stat(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> FreshStat | None:
+    """What the file system says `path` is now; None when it does not exist."""
     if _STATX is None:
-        return _cached_signature(path)
+        return _cached_stat(path, follow_symlinks)
     buffer = _Statx()
+    flags = AT_STATX_FORCE_SYNC | (0 if follow_symlinks else AT_SYMLINK_NOFOLLOW)
     result = _STATX(  # type: ignore[operator]
-        AT_FDCWD, os.fsencode(path), AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, ctypes.byref(buffer)
+        AT_FDCWD, os.fsencode(path), flags, STATX_BASIC_STATS, ctypes.byref(buffer)
     )
     if result != 0:
         if ctypes.get_errno() == errno.ENOSYS:  # a kernel without statx (before 4.11)
-            return _cached_signature(path)
+            return _cached_stat(path, follow_symlinks)
         return None
     if not stat_module.S_ISREG(buffer.stx_mode):
-        return None
+        return FreshStat(stat_module.S_ISLNK(buffer.stx_mode), None)
     mtime_ns = buffer.stx_mtime.tv_sec * 1_000_000_000 + buffer.stx_mtime.tv_nsec
-    return (mtime_ns, buffer.stx_size, buffer.stx_ino)
+    return FreshStat(False, (mtime_ns, buffer.stx_size, buffer.stx_ino))
 
 
-def _cached_signature(path: str | os.PathLike[str]) -> Signature | None:
+def fresh_signature(path: str | os.PathLike[str]) -> Signature | None:
+    """The (mtime_ns, size, inode) of the regular file `path` (symlinks followed) as the file
+    system says it is now; None when it does not exist or is not a regular file."""
+    found = fresh_stat(path)
+    return None if found is None else found.signature
+
+
+def _cached_stat(path: str | os.PathLike[str], follow_symlinks: bool) -> FreshStat | None:
     try:
-        st = os.stat(path)
+        st = os.stat(path, follow_symlinks=follow_symlinks)
     except OSError:
         return None
     if not stat_module.S_ISREG(st.st_mode):
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return FreshStat(stat_module.S_ISLNK(st.st_mode), None)
+    return FreshStat(False, (st.st_mtime_ns, st.st_size, st.st_ino))

@@ -23,12 +23,12 @@ from typing import Any
 
 from watchreload.changes import Change, FileChange
 from watchreload.errors import ForwardError, MalformedMessage
-from watchreload.forward.freshstat import fresh_signature
 from watchreload.forward.listener import Connection, Listener, StreamHandler
-from watchreload.forward.paths import contained_path
+from watchreload.forward.paths import ForwardedPaths
 from watchreload.forward.protocol import Message
 from watchreload.forward.sockets import socket_path_for
 from watchreload.reloaders.stat import StatReloader
+from watchreload.scan import Signature
 
 logger = logging.getLogger(__name__)
 
@@ -193,25 +193,26 @@ class ForwardedReloader(StatReloader, StreamHandler):
         """Re-check each forwarded path on disk and report the ones that changed."""
         with self._changes_lock:
             spec = self.spec()
-            watched = list(spec.roots)
+            paths = ForwardedPaths(root, spec.roots)
             reported: list[FileChange] = []
             for _, relative in changes:
-                path = contained_path(root, relative, watched)
-                if path is None:
+                found = paths.found(relative)
+                if found is None:
                     connection.rejected += 1
                     self._reject(root, relative)
-                elif spec.matches(path):
-                    change = self._recheck(path)
+                elif spec.matches(found[0]):
+                    change = self._recheck(*found)
                     if change is not None:
-                        reported.append((path, change))
+                        reported.append((found[0], change))
             if reported:
                 self.notify_files_changed(reported)
 
-    def _recheck(self, path: Path) -> Change | None:
-        """What changed at `path` since the snapshot, which is brought up to date; None when
-        nothing did (a repeated or forged event, or one the scan has already seen)."""
+    def _recheck(self, path: Path, signature: Signature | None) -> Change | None:
+        """What changed at `path`, whose `signature` was just read, since the snapshot, which is
+        brought up to date; None when nothing did (a repeated or forged event, or one the scan
+        has already seen)."""
         key = os.fspath(path)
-        signature, known = fresh_signature(path), self._previous.get(key)
+        known = self._previous.get(key)
         if signature == known:
             return None
         if signature is None:
