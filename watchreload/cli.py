@@ -286,7 +286,8 @@ def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
 
-    `watchreload doctor [-w PATH]... [--json]` checks the setup instead.
+    `watchreload doctor [-w PATH]... [--json]` checks the setup instead; `watchreload forward
+    HOST_DIR:CONTAINER_DIR --container NAME` carries this host's file events into a container.
     """
     given = _given_on_the_command_line(params)
     config = load_config({**given, "command": command, "verbosity": verbose - quiet})
