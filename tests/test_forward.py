@@ -149,6 +149,33 @@ def test_a_5000_file_checkout_is_one_restart(
 
 
 @pytest.mark.usefixtures("watchman_daemon")
+def test_an_edit_to_gitignore_on_the_host_reaches_the_container_s_rules(
+    spawn: Spawn,
+    fuse_mount: tuple[Path, Path],  # noqa: F811
+    tmp_path: Path,
+    runtime_env: dict[str, str],
+) -> None:
+    source, mount_point = fuse_mount
+    subprocess.run(["git", "init", "-q", str(source)], check=True)
+    (source / ".gitignore").write_text("generated/\n")
+    (source / "generated").mkdir()
+    run = container_side(spawn, mount_point, tmp_path / "state", runtime_env, poll_interval="60")
+    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
+    wait_on_events(run)
+    (source / "generated" / "ignored.py").write_text("")
+    run.stays_at(1)
+    (source / ".gitignore").write_text("# nothing ignored any more\n")
+    applied = "git ignore rules changed; applying them from now on"
+    wait_for(lambda: applied in run.output, message=f"the container's rules\n{run.output}")
+    (source / "generated" / "kept.py").write_text("")
+    run.wait_starts(2)
+    run.stays_at(2)
+    assert "generated/kept.py added" in run.output
+    stop_forwarder(forwarder)
+    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+
+
+@pytest.mark.usefixtures("watchman_daemon")
 def test_a_restarted_forwarder_loses_no_edit_and_polling_covers_the_gap(
     spawn: Spawn,
     fuse_mount: tuple[Path, Path],  # noqa: F811

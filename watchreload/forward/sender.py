@@ -121,6 +121,7 @@ class Forwarder:
         self._lost_at: float | None = None  # when the stream was lost, until it is up again
         self._backoff_s = BACKOFF_FIRST_S
         self._paused = False
+        self._rules_generation = self._current_rules_generation()
         self.streams_started = 0
 
     def stop(self, _signum: int = 0) -> None:
@@ -136,7 +137,7 @@ class Forwarder:
                     raise ReloaderFailed(
                         f"the {self.reloader.name} reloader failed: {self.reloader.error}"
                     ) from self.reloader.error
-                self._send(self._pause_messages())
+                self._send(self._pause_messages() + self._rules_messages())
                 if batch is not None:
                     self._send(batch_messages(batch, self.mappings))
                 self._check_stream()
@@ -161,6 +162,21 @@ class Forwarder:
             return []
         self._paused = paused
         return [Message("pause" if paused else "resume")]
+
+    def _current_rules_generation(self) -> int:
+        rules = self.reloader.gitignore_rules
+        return 0 if rules is None else rules.generation
+
+    def _rules_messages(self) -> list[Message]:
+        """A rescan once the host's git ignore rules changed. The backend reports no change for
+        an ignore file (it only re-reads the rules), and the container, on events, scans
+        nothing: its own rules would stay as they were."""
+        generation = self._current_rules_generation()
+        if generation == self._rules_generation:
+            return []
+        self._rules_generation = generation
+        reason = "the git ignore rules changed on the host"
+        return [protocol.rescan(m.container_dir, reason) for m in self.mappings]
 
     def _send(self, messages: list[Message]) -> None:
         if messages and self._stream is not None and not self._stream.send(messages):
