@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.e2e import COMMANDS
+from benchmarks.forwarded import ROWS as FUSE_ROWS
 from benchmarks.measure import FULL, QUICK, WATCHERS
 from benchmarks.report import merge, render
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     size = run_parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="10,000 files (the default)")
     size.add_argument("--full", action="store_true", help="10,000 and 100,000 files")
-    names = [w.name for w in WATCHERS] + [f"e2e-{c.name}" for c in COMMANDS]
+    names = [w.name for w in WATCHERS] + [f"e2e-{c.name}" for c in COMMANDS] + list(FUSE_ROWS)
     run_parser.add_argument(
         "--only", nargs="+", choices=names, metavar="NAME", help=f"a subset of: {', '.join(names)}"
     )

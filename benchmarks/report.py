@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from benchmarks.forwarded import table as forwarded_table
+
 FLOOR = "pywatchman"
 OURS_WATCHMAN = "watchreload-watchman"
 OURS_STAT = "watchreload-stat"
@@ -188,10 +190,10 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rows: list[str] = []
         for size, tree in run["trees"].items():
             target = merged["trees"].setdefault(size, copy.deepcopy(tree))
-            for key in ("watchers", "e2e"):
+            for key in ("watchers", "e2e", "fuse"):
                 for name, row in (tree.get(key) or {}).items():
                     target.setdefault(key, {})[name] = row
-                    rows.append(name if key == "watchers" else f"e2e-{name}")
+                    rows.append(f"e2e-{name}" if key == "e2e" else name)
             if tree.get("scan"):
                 target["scan"] = tree["scan"]
         merged["sources"].append(
@@ -233,6 +235,9 @@ def render(results: dict[str, Any]) -> str:
         if tree.get("e2e"):
             lines += ["", "End to end: the same child program under each supervisor", ""]
             lines += e2e_table(tree["e2e"])
+        if tree.get("fuse"):
+            lines += ["", "On a FUSE mount of the tree: forwarded events against polling", ""]
+            lines += forwarded_table(tree["fuse"])
         checks = targets(n, tree)
         if checks:
             lines += ["", "Targets:", "", *checks]

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import e2e
+from benchmarks import e2e, forwarded
 from benchmarks.measure import WATCHERS, Mode, measure_scan, measure_watcher
 from benchmarks.report import render
 from benchmarks.trees import build_tree
@@ -124,6 +124,7 @@ def run(mode: Mode, only: list[str] | None, command: str) -> Path:
                 tree["watchers"][spec.name] = {"label": spec.label, "error": str(exc)}
                 log(f"  {spec.name}: FAILED after {time.monotonic() - t:.0f}s: {exc}")
         tree["e2e"] = e2e.measure_all(manifest, mode, workdir, only, log)
+        tree["fuse"] = forwarded.measure_all(manifest, mode, workdir, only, log)
     results["duration_s"] = time.monotonic() - started
 
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -48,6 +48,8 @@ def default_cell(setting: Setting[object]) -> str:
         return "on" if default else "off"
     if isinstance(default, tuple):
         return ", ".join(f"`{item}`" for item in default) or "none"
+    if default == "":
+        return "none"
     return f"`{default}`" if isinstance(default, str) else str(default)
 
 

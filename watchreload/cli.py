@@ -48,6 +48,7 @@ from watchreload.agent.mode import CommandMode, command_mode
 from watchreload.command import check_command
 from watchreload.config import Config, load_config
 from watchreload.errors import EXIT_INTERRUPTED, WatchmanUnavailable, WatchreloadError
+from watchreload.pid1 import become_init_if_pid1
 from watchreload.process import watching
 from watchreload.progress import ProgressHandler
 from watchreload.reloaders import get_reloader
@@ -178,6 +179,7 @@ def _supervise(config: Config, mode: CommandMode) -> int:
         watch_modules=False,
         debounce_ms=config.debounce_ms,
         debounce_max_ms=config.debounce_max_ms,
+        forward_socket=config.forward_socket,
     )
     for root in config.roots:
         for glob in config.include_globs:
@@ -285,7 +287,8 @@ def command(verbose: int, quiet: int, command: tuple[str, ...], **params: Any) -
     Exit codes: the child's status when stopped (128+N if signal N ended it), 1 runtime error,
     2 usage error, 126 command not executable, 127 command not found.
 
-    `watchreload doctor [-w PATH]... [--json]` checks the setup instead.
+    `watchreload doctor [-w PATH]... [--json]` checks the setup instead; `watchreload forward
+    HOST_DIR:CONTAINER_DIR --container NAME` carries this host's file events into a container.
     """
     given = _given_on_the_command_line(params)
     config = load_config({**given, "command": command, "verbosity": verbose - quiet})
@@ -313,7 +316,14 @@ def doctor(watch: tuple[str, ...], json_output: bool) -> int:
     return doctor_main([Path(path) for path in watch], json_output)
 
 
-SUBCOMMANDS: dict[str, click.Command] = {"doctor": doctor}
+# They build on the helpers above, hence imported here.
+from watchreload.forward import commands as forward_commands  # noqa: E402
+
+SUBCOMMANDS: dict[str, click.Command] = {
+    "doctor": doctor,
+    "forward": forward_commands.forward,
+    "receive": forward_commands.receive,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if subcommand is not None:
         args = args[1:]
+    else:
+        become_init_if_pid1()  # in a container's PID 1, reap orphans (watchreload.pid1)
     try:
         with handle_errors():
             result = program.main(args=args, prog_name=prog_name, standalone_mode=False)

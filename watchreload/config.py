@@ -29,6 +29,7 @@ from watchreload.settings import (
     CLEAR,
     DEBOUNCE,
     DEBOUNCE_MAX,
+    FORWARD_SOCKET,
     GITIGNORE,
     GLOB,
     KEEP_INNER_RELOADER,
@@ -72,6 +73,7 @@ class Config:
     scope: ScopeName = "imports"
     keep_inner_reloader: bool = False
     preload: bool = False
+    forward_socket: str = ""
     verbosity: int = 0  # -v adds one, -q takes one away
     pyproject: Path | None = None  # the file settings were read from, if any
 
@@ -133,6 +135,7 @@ def load_config(
         scope=settings.get(SCOPE),
         keep_inner_reloader=settings.get(KEEP_INNER_RELOADER),
         preload=settings.get(PRELOAD),
+        forward_socket=settings.get(FORWARD_SOCKET),
         verbosity=int(cli.get("verbosity") or 0),
         pyproject=settings.pyproject if settings.from_file else None,
     )

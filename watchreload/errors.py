@@ -64,3 +64,18 @@ class ReloaderFailed(WatchreloadError):
 
 class GitHookError(WatchreloadError):
     """The git hooks cannot be installed."""
+
+
+class ForwardError(WatchreloadError):
+    """`watchreload forward` or `receive` cannot run: no supervisor listening, an unsafe runtime
+    directory, a mapping that names no directory."""
+
+
+class ForwardUsageError(ForwardError):
+    """A `watchreload forward` mapping or option is malformed."""
+
+    exit_code = EXIT_USAGE
+
+
+class MalformedMessage(WatchreloadError, ValueError):
+    """A line of the forwarded stream is not a message of the protocol (watchreload.forward)."""

@@ -129,6 +129,10 @@ class Settings:
             return self.from_file[setting.key], Origin(label, self.pyproject.parent)
         return setting.default, Origin(f"the default {setting.key}", self.cwd)
 
+    def is_set(self, setting: Setting[Any]) -> bool:
+        """True when a source gives `setting` a value, False when it has its default."""
+        return not self.raw(setting)[1].label.startswith("the default ")
+
     def resolve(self, setting: Setting[T]) -> tuple[T, Origin]:
         value, origin = self.raw(setting)
         with origin.blame():

@@ -253,6 +253,16 @@ PRELOAD: Setting[bool] = Setting(
     "milliseconds); plain exec whenever the template cannot serve, said on the restart line.",
     kind="switch",
 )
+# Host events forwarded into a container (watchreload/forward/).
+FORWARD_SOCKET: Setting[str] = Setting(
+    "forward-socket",
+    str,
+    "",
+    "Unix socket where watchreload, polling a mount whose events may not arrive, takes events "
+    "forwarded by 'watchreload forward' (through 'watchreload receive'); empty: one per watched "
+    "directory in a private runtime directory.",
+    metavar="PATH",
+)
 
 SETTINGS: tuple[Setting[Any], ...] = (
     WATCH,
@@ -274,5 +284,6 @@ SETTINGS: tuple[Setting[Any], ...] = (
     SCOPE,
     KEEP_INNER_RELOADER,
     PRELOAD,
+    FORWARD_SOCKET,
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}

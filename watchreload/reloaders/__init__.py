@@ -19,6 +19,7 @@ from watchreload.settings import (
     DEBOUNCE_MAX,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_WATCHMAN_TIMEOUT_S,
+    FORWARD_SOCKET,
     GITIGNORE,
     POLL_INTERVAL,
     BackendName,
@@ -52,6 +53,8 @@ def get_reloader(
     roots: Iterable[Path] = (),
     stat_class: type[StatReloader] = StatReloader,
     watchman_class: type[WatchmanReloader] | None = None,
+    forward_socket: str | None = None,
+    accept_forwarded: bool = True,
     **options: Any,
 ) -> BaseReloader:
     """Return a reloader for `backend`; its `reason` attribute says why it was chosen.
@@ -63,7 +66,9 @@ def get_reloader(
     `auto` uses Watchman when it is available and otherwise StatReloader; `reason` says why, for
     the caller to show once (the CLI's start line). It also uses StatReloader when one of `roots`
     is on a file system where file events may not arrive (a Docker Desktop bind mount, NFS; see
-    watchreload.mounts).
+    watchreload.mounts); with the default `stat_class` that is a ForwardedReloader, which takes
+    the host's events from `watchreload forward` while one is connected (at `forward_socket`,
+    or sockets derived from the roots: watchreload.forward), unless `accept_forwarded` is false.
     `watchman` raises WatchmanUnavailable with the reason instead of falling back.
     `options` go to the reloader (ignore_patterns, gitignore, watch_modules, debounce_ms,
     debounce_max_ms). `stat_class` and `watchman_class` (default: watchreload's) are the classes
@@ -83,6 +88,11 @@ def get_reloader(
             unreliable = events_unreliable(root)
             if unreliable is not None:
                 logger.debug("%s; using StatReloader", unreliable)
+                if stat_class is StatReloader and accept_forwarded:
+                    stat_class = _forwarded_class()
+                    options["forward_socket"] = (
+                        settings.get(FORWARD_SOCKET) if forward_socket is None else forward_socket
+                    )
                 return _stat_reloader(stat_class, poll_interval_s, options, reason=unreliable)
     if chosen in ("auto", "watchman"):
         return _watchman_or_stat(
@@ -94,6 +104,12 @@ def get_reloader(
             options=options,
         )
     return _stat_reloader(stat_class, poll_interval_s, options, reason="requested")
+
+
+def _forwarded_class() -> type[StatReloader]:
+    from watchreload.forward.reloader import ForwardedReloader
+
+    return ForwardedReloader
 
 
 def _stat_reloader(

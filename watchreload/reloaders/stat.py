@@ -45,6 +45,13 @@ class StatReloader(BaseReloader):
         """Always available."""
 
     def tick(self) -> Iterator[None]:
+        self._take_baseline()
+        yield
+        while not self._stop_condition.wait(self.interval_s):
+            self._poll()
+            yield
+
+    def _take_baseline(self) -> None:
         self._previous_scan_ns = time.time_ns()
         roots = ", ".join(map(str, self.spec().roots)) or "the watched files"
         self.waiting_for = f"the first scan of {roots}"
@@ -52,11 +59,11 @@ class StatReloader(BaseReloader):
         self._previous_extras = self._scanner.extra_paths
         self.waiting_for = ""
         self.ready.set()
-        yield
-        while not self._stop_condition.wait(self.interval_s):
-            if self._scan_and_notify():
-                self._finish_burst()
-            yield
+
+    def _poll(self) -> None:
+        """One scan, and the rescans of a burst it found."""
+        if self._scan_and_notify():
+            self._finish_burst()
 
     def _finish_burst(self) -> None:
         """A burst (a checkout, a formatter) can straddle two scans: hold the batch and scan
