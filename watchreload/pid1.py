@@ -19,6 +19,8 @@ import os
 import signal
 from typing import NoReturn
 
+from watchreload.process import exit_status as returncode_status
+
 FORWARDED_SIGNALS = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -74,8 +76,7 @@ def _reap_all(child: int) -> int | None:
 
 def exit_status(wait_status: int) -> int:
     """A wait status as a shell reports it: the exit code, or 128+N for signal N."""
-    code = os.waitstatus_to_exitcode(wait_status)
-    return 128 - code if code < 0 else code
+    return returncode_status(os.waitstatus_to_exitcode(wait_status))
 
 
 def _send(pid: int, signum: int) -> None:
