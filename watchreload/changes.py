@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DEBOUNCE_MS = 50
+# Watchman's own settle (it sends a result once the tree has been quiet this long): on that
+# backend the default adds no wait of its own (reloaders/watchman/reloader.py).
+DEFAULT_DEBOUNCE_MS = 20
 DEFAULT_DEBOUNCE_MAX_MS = 2000
 
 

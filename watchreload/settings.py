@@ -150,7 +150,8 @@ DEBOUNCE: Setting[float] = Setting(
     "debounce",
     number("debounce", "milliseconds"),
     DEFAULT_DEBOUNCE_MS,
-    "Quiet period that closes a batch of changes: one restart per batch.",
+    "Quiet period that closes a batch of changes: one restart per batch. The default is "
+    "Watchman's own settle, so that backend adds no wait of its own.",
     kind="number",
     metavar="MS",
     library=True,

@@ -16,6 +16,8 @@ from watchreload.scan import Snapshot, SpecScanner, diff_snapshots, signature_of
 
 logger = logging.getLogger(__name__)
 
+BURST_QUIET_MIN_S = 0.05  # see StatReloader._burst_quiet_s
+
 
 class StatReloader(BaseReloader):
     """Polls with os.scandir every `interval_s` seconds; needs nothing but the file system.
@@ -73,12 +75,17 @@ class StatReloader(BaseReloader):
         self.batcher.pause()
         try:
             while time.monotonic() - burst_started < self.batcher.debounce_max_s:
-                if self._stop_condition.wait(self.batcher.debounce_s):
+                if self._stop_condition.wait(self._burst_quiet_s()):
                     return
                 if not self._scan_and_notify():
                     return
         finally:
             self.batcher.resume()
+
+    def _burst_quiet_s(self) -> float:
+        """How long a scan's newest change must be past for the burst to count as over: the
+        debounce, but no less than BURST_QUIET_MIN_S (a checkout pauses between its writes)."""
+        return max(self.batcher.debounce_s, BURST_QUIET_MIN_S)
 
     def _scan_and_notify(self) -> bool:
         """Scan and report what differs from the previous scan. True when a burst may still be
@@ -101,7 +108,7 @@ class StatReloader(BaseReloader):
             self._scanner.extra_paths,
             scan_ns,
         )
-        quiet_since_ns = scan_ns - int(self.batcher.debounce_s * 1e9)
+        quiet_since_ns = scan_ns - int(self._burst_quiet_s() * 1e9)
         return any(
             change is Change.deleted or written_since(current.get(os.fspath(path)), quiet_since_ns)
             for path, change in changes

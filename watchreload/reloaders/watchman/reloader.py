@@ -92,7 +92,7 @@ class WatchmanReloader(ReconnectingMixin, DjangoNamesMixin):
     ) -> None:
         # `debounce_ms` is the quiet period after the last write, on every backend. The daemon
         # already waits WATCHMAN_SETTLE_MS of quiet before it sends a result, so only the rest is
-        # added here: the same quiet, 20 ms sooner.
+        # added here (nothing at the default): the same quiet, 20 ms sooner.
         super().__init__(debounce_ms=max(0.0, debounce_ms - WATCHMAN_SETTLE_MS), **options)
         if timeout_s is None:  # DJANGO_WATCHMAN_TIMEOUT, else the watchman-timeout setting
             timeout_s = Settings().watchman_timeout_s()
