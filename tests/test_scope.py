@@ -98,3 +98,13 @@ def test_outside_modules_are_the_uninstalled_ones_outside_the_roots() -> None:
         Path("/home/me/ext/_speedups.so"),
     ]
     assert outside_modules(modules, [Path("/src")]) == {Path("/home/me/sibling/sibling/core.py")}
+
+
+def test_the_batch_keeps_when_its_first_change_was_detected() -> None:
+    """The ready line counts from there (detection, debounce and the stop included)."""
+    mixed = ChangeSet(
+        {APP / "main.py": Change.modified, Path("/src/other/tool.py"): Change.modified},
+        detected_at=123.5,
+    )
+    restart = decide(mixed, IMPORTS).restart
+    assert restart is not None and restart.detected_at == 123.5

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from watchreload.changes import Change, ChangeSet
@@ -81,7 +81,7 @@ def decide(changes: ChangeSet, imports: Imports | None) -> Decision:
     dropped = tuple(p for p in changes.changes if p not in kept)
     if not kept:
         return Decision(None, dropped)
-    return Decision(ChangeSet(kept, changes.reason), dropped)
+    return Decision(replace(changes, changes=kept), dropped)  # keeps detected_at
 
 
 def is_installed(path: Path) -> bool:

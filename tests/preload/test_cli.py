@@ -387,6 +387,8 @@ def test_a_broken_project_module_is_the_programs_error_not_the_forks(
     assert FORKED in run.wait_restart(restarts)  # no exec to compare: the fork was not at fault
     assert run.wait_start(starts + 1)["helper"] == run.edits
     assert not run.says("to compare")
+    assert "SyntaxError" in run.process.output
+    assert "preload/child.py" not in run.process.output  # the traceback an exec'd run shows
     run.stop()
 
 

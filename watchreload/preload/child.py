@@ -186,10 +186,13 @@ def run_main(request: Request) -> int:
     except SystemExit as exc:
         return _exit_code(exc)  # Python exits at once: __main__ keeps its __file__
     except KeyboardInterrupt as exc:
-        traceback.print_exception(type(exc), exc, _theirs(exc.__traceback__))
+        exc = exc.with_traceback(_theirs(exc.__traceback__))
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
         status = -int(signal.SIGINT)
     except BaseException as exc:
-        sys.excepthook(type(exc), exc, _theirs(exc.__traceback__))
+        # The exception's own traceback is what is printed (3.11): it starts at the script.
+        exc = exc.with_traceback(_theirs(exc.__traceback__))
+        sys.excepthook(type(exc), exc, exc.__traceback__)
         status = 1
     if request.mode == "script":  # as CPython's _PyRun_SimpleFileObject does once it is done
         namespace = sys.modules["__main__"].__dict__
