@@ -97,6 +97,43 @@ def django_app(root: Path, port: int) -> list[str]:
     return [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"]
 
 
+# What the heavier project's URLconf imports: DRF, pandas (and numpy), SQLAlchemy's ORM, pydantic
+# and requests, each used a little, as a real project's api module would.
+HEAVY_API = """
+    import numpy
+    import pandas
+    import pydantic
+    import requests
+    import sqlalchemy
+    from rest_framework import routers, serializers, viewsets
+    from rest_framework.response import Response
+    from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Item(Base):
+        __tablename__ = "item"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(sqlalchemy.String(50))
+
+    class ItemIn(pydantic.BaseModel):
+        name: str
+
+    class ItemSerializer(serializers.Serializer):
+        name = serializers.CharField()
+
+    class ItemViewSet(viewsets.ViewSet):
+        def list(self, request):
+            frame = pandas.DataFrame({"name": ["a", "b"], "n": numpy.arange(2)})
+            return Response(ItemSerializer(frame.to_dict("records"), many=True).data)
+
+    router = routers.DefaultRouter()
+    router.register("items", ItemViewSet, basename="item")
+    session = requests.Session()
+    """
+
+
 def django_heavy_app(root: Path, port: int) -> list[str]:
     """The Django site with DRF and a few large libraries that its URLconf imports at start."""
     _manage_py(root)
@@ -115,42 +152,7 @@ def django_heavy_app(root: Path, port: int) -> list[str]:
         DATABASES = {}
         """,
     )
-    _write(
-        root / "api.py",
-        """
-        import numpy
-        import pandas
-        import pydantic
-        import requests
-        import sqlalchemy
-        from rest_framework import routers, serializers, viewsets
-        from rest_framework.response import Response
-        from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-        class Base(DeclarativeBase):
-            pass
-
-        class Item(Base):
-            __tablename__ = "item"
-            id: Mapped[int] = mapped_column(primary_key=True)
-            name: Mapped[str] = mapped_column(sqlalchemy.String(50))
-
-        class ItemIn(pydantic.BaseModel):
-            name: str
-
-        class ItemSerializer(serializers.Serializer):
-            name = serializers.CharField()
-
-        class ItemViewSet(viewsets.ViewSet):
-            def list(self, request):
-                frame = pandas.DataFrame({"name": ["a", "b"], "n": numpy.arange(2)})
-                return Response(ItemSerializer(frame.to_dict("records"), many=True).data)
-
-        router = routers.DefaultRouter()
-        router.register("items", ItemViewSet, basename="item")
-        session = requests.Session()
-        """,
-    )
+    _write(root / "api.py", HEAVY_API)
     _write(
         root / "urls.py",
         """
