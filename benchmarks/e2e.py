@@ -63,7 +63,10 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "watchreload-preload",
-        "watchreload --backend watchman --preload -- python child.py",
+        "watchreload --backend watchman --preload --scope tree -- python child.py",
+        # --scope tree: child.py imports none of the tree. --preload asks the idle child for its
+        # imports (to build the template), and then the default scope (imports) knows that and
+        # restarts on none of the edits; the other rows restart on any .py change, so this does.
         lambda root: [
             PYTHON,
             "-m",
@@ -71,12 +74,37 @@ COMMANDS: tuple[Command, ...] = (
             "--backend",
             "watchman",
             "--preload",
+            "--scope",
+            "tree",
             "--",
             *CHILD_ARGV,
         ],
         uses_watchman=True,
         missing=_watchreload_missing,
         preload=True,
+    ),
+    Command(
+        "watchreload-preload-debounce10",
+        "watchreload --backend watchman --preload --scope tree --debounce 10 -- python child.py "
+        "(experiment)",
+        lambda root: [
+            PYTHON,
+            "-m",
+            "watchreload",
+            "--backend",
+            "watchman",
+            "--preload",
+            "--scope",
+            "tree",
+            "--debounce",
+            "10",
+            "--",
+            *CHILD_ARGV,
+        ],
+        uses_watchman=True,
+        missing=_watchreload_missing,
+        preload=True,
+        default=False,
     ),
     Command(
         "watchreload-watchman-debounce10",
