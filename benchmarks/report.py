@@ -242,6 +242,10 @@ def render(results: dict[str, Any]) -> str:
         "One pass per watcher; latencies are medians over the edits. See benchmarks/README.md "
         "for what each figure means.",
     ]
+    load = results.get("load")
+    if load and "end" in load:
+        start, end = (" / ".join(f"{x:.2f}" for x in load[k]) for k in ("start", "end"))
+        lines.append(f"Load average (1 / 5 / 15 min): {start} at the start, {end} at the end.")
     for source in results.get("sources", [])[1:]:
         lines.append(
             f"Rows {source['rows']} (and the scan) are from `{source['command']}` at "
