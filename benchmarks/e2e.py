@@ -198,7 +198,9 @@ def _ours(pid: int) -> bool:
             cmdline = f.read()
     except OSError:
         return False
-    return b"child.py" in cmdline or cmdline.startswith(b"sleep\x00600")
+    # A child forked from --preload's template keeps the template's command line (python -c ...)
+    forked = b"_watchreload_preload" in cmdline
+    return b"child.py" in cmdline or forked or cmdline.startswith(b"sleep\x00600")
 
 
 class ChildSampler:
