@@ -1,7 +1,7 @@
 """Edit → ready for real development servers under watchreload: python -m benchmarks.ready
 
 For a Django (`manage.py runserver`), a heavier Django (DRF, pandas, SQLAlchemy, requests and
-pydantic imported by its URLconf), a Flask (`flask run --reload`) and a FastAPI
+pydantic imported by its URLconf; once more with numpy's BLAS threads on), a Flask (`flask run --reload`) and a FastAPI
 (`uvicorn --reload`) app, each generated in `benchmarks/.work/ready/<name>/` and run with its
 usual command (watchreload turns the inner reloader off), under each backend (the Watchman rows
 get a daemon of their own), by exec and then with `--preload`, back to back in the same run:
@@ -201,13 +201,15 @@ def fastapi_app(root: Path, port: int) -> list[str]:
 APPS: dict[str, Callable[[Path, int], list[str]]] = {
     "django": django_app,
     "django-heavy": django_heavy_app,
+    "django-heavy-blas": django_heavy_app,  # numpy's own BLAS threads: see APP_ENV
     "flask": flask_app,
     "fastapi": fastapi_app,
 }
 
 # numpy's OpenBLAS starts a thread per extra core when it loads, which makes a template unsafe to
-# fork from (watchreload names the module and leaves it out, and then pandas, which imports it):
-# with one BLAS thread, numpy and pandas are preloaded. The same for exec and --preload.
+# fork from: watchreload names the module and leaves numpy out, and with it pandas, which imports
+# it (the django-heavy-blas row). With one BLAS thread (django-heavy), numpy and pandas are
+# preloaded. The same environment for exec and --preload.
 APP_ENV: dict[str, dict[str, str]] = {"django-heavy": {"OPENBLAS_NUM_THREADS": "1"}}
 
 
