@@ -1,11 +1,11 @@
 """Edit → ready for real development servers under watchreload: python -m benchmarks.ready
 
 For a Django (`manage.py runserver`), a heavier Django (DRF, pandas, SQLAlchemy, requests and
-pydantic imported by its URLconf; once more with numpy's BLAS threads on), a Flask (`flask run --reload`) and a FastAPI
-(`uvicorn --reload`) app, each generated in `benchmarks/.work/ready/<name>/` and run with its
-usual command (watchreload turns the inner reloader off), under each backend (the Watchman rows
-get a daemon of their own), by exec and then with `--preload`, back to back in the same run:
-write `views.py` and time
+pydantic imported by its URLconf; once more with numpy's BLAS threads on), a Flask
+(`flask run --reload`) and a FastAPI (`uvicorn --reload`) app, each generated in
+`benchmarks/.work/ready/<name>/` and run with its usual command (watchreload turns the inner
+reloader off), under each backend (the Watchman rows get a daemon of their own), by exec and then
+with `--preload`, back to back in the same run: write `views.py` and time
 
 - **ready line**: the N of `watchreload: ready in N ms`, counted by watchreload from the batch's
   first change to the listening report of the new server;
