@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -24,6 +25,13 @@ QUIET_S = 3.0  # no new child for this long: the supervisor has settled
 EDIT_TIMEOUT_S = 10.0
 BURST_TIMEOUT_S = 90.0
 BURST_QUIET_S = 10.0
+# --preload: the first restarts are by exec (the template is built once a child's imports have
+# been quiet for 0.5 s); warm up with edits this far apart until one is forked, and count only
+# the forked ones. watchreload's restart line names the path each restart took.
+RESTART_LINE = re.compile(r"^watchreload: restarting: .*$", re.MULTILINE)
+FORKED = "(forked from the preloaded template)"
+WARMUP_EDITS = 5
+WARMUP_PAUSE_S = 3.0
 
 
 def _watchreload_missing() -> str | None:
@@ -40,6 +48,7 @@ class Command:
     uses_watchman: bool = False
     missing: Callable[[], str | None] = lambda: None  # why it cannot run here, if it cannot
     default: bool = True  # False: an experiment, run only when named with --only
+    preload: bool = False  # watchreload --preload: warm up, count only forked restarts
 
 
 CHILD_ARGV = [PYTHON, str(CHILD)]
@@ -51,6 +60,51 @@ COMMANDS: tuple[Command, ...] = (
         lambda root: [PYTHON, "-m", "watchreload", "--backend", "watchman", "--", *CHILD_ARGV],
         uses_watchman=True,
         missing=_watchreload_missing,
+    ),
+    Command(
+        "watchreload-preload",
+        "watchreload --backend watchman --preload --scope tree -- python child.py",
+        # --scope tree: child.py imports none of the tree. --preload asks the idle child for its
+        # imports (to build the template), and then the default scope (imports) knows that and
+        # restarts on none of the edits; the other rows restart on any .py change, so this does.
+        lambda root: [
+            PYTHON,
+            "-m",
+            "watchreload",
+            "--backend",
+            "watchman",
+            "--preload",
+            "--scope",
+            "tree",
+            "--",
+            *CHILD_ARGV,
+        ],
+        uses_watchman=True,
+        missing=_watchreload_missing,
+        preload=True,
+    ),
+    Command(
+        "watchreload-preload-debounce10",
+        "watchreload --backend watchman --preload --scope tree --debounce 10 -- python child.py "
+        "(experiment)",
+        lambda root: [
+            PYTHON,
+            "-m",
+            "watchreload",
+            "--backend",
+            "watchman",
+            "--preload",
+            "--scope",
+            "tree",
+            "--debounce",
+            "10",
+            "--",
+            *CHILD_ARGV,
+        ],
+        uses_watchman=True,
+        missing=_watchreload_missing,
+        preload=True,
+        default=False,
     ),
     Command(
         "watchreload-watchman-debounce10",
@@ -144,7 +198,9 @@ def _ours(pid: int) -> bool:
             cmdline = f.read()
     except OSError:
         return False
-    return b"child.py" in cmdline or cmdline.startswith(b"sleep\x00600")
+    # A child forked from --preload's template keeps the template's command line (python -c ...)
+    forked = b"_watchreload_preload" in cmdline
+    return b"child.py" in cmdline or forked or cmdline.startswith(b"sleep\x00600")
 
 
 class ChildSampler:
@@ -225,6 +281,9 @@ def measure_command(
         first = wait_until(lambda: _starts(log), 120.0, f"{command.name} to start the child")
         result["first_child_s"] = first[0][0] - started
         _settle(log, QUIET_S, 30.0)
+        if command.preload:
+            result["warmup"] = _warm_up(proc, log, manifest)
+            _settle(log, QUIET_S, 30.0)
 
         result.update(_edit_to_child(command, proc, log, manifest, mode, rng))
 
@@ -247,6 +306,49 @@ def measure_command(
     return result
 
 
+def _restart_lines(proc: Spawned) -> list[str]:
+    try:
+        return RESTART_LINE.findall(proc.log_path.read_text(errors="replace"))
+    except OSError:
+        return []
+
+
+def _path_taken(proc: Spawned, before: int) -> str:
+    """The restart line after the first `before` ones (printed before the child is started)."""
+    try:
+        lines = wait_until(lambda: _restart_lines(proc)[before:], 2.0, "the restart line")
+    except Deadline:
+        return "no restart line"
+    return lines[-1]
+
+
+def _one_edit(proc: Spawned, log: Path, path: Path, text: str) -> tuple[float | None, str]:
+    """Append to `path`: the time to the next child's start (None: missed), and the restart line."""
+    before = len(_restart_lines(proc))
+    t_edit = time.monotonic()
+    append(path, text)
+    try:
+        new = wait_until(
+            lambda: [s for s in _starts(log) if s[0] > t_edit], EDIT_TIMEOUT_S, "a new child"
+        )
+    except Deadline:
+        return None, _path_taken(proc, before)
+    return new[0][0] - t_edit, _path_taken(proc, before)
+
+
+def _warm_up(proc: Spawned, log: Path, manifest: Manifest) -> list[str]:
+    """--preload: edit, WARMUP_PAUSE_S apart, until a restart is forked; the restart lines."""
+    root = Path(manifest.root)
+    lines: list[str] = []
+    for n, rel in enumerate(manifest.source_py[-WARMUP_EDITS:]):
+        _, line = _one_edit(proc, log, root / rel, f"# e2e warm-up {n}\n")
+        lines.append(line)
+        if line.endswith(FORKED):
+            break
+        time.sleep(WARMUP_PAUSE_S)
+    return lines
+
+
 def _edit_to_child(
     command: Command,
     proc: Spawned,
@@ -255,34 +357,50 @@ def _edit_to_child(
     mode: Mode,
     rng: random.Random,
 ) -> dict[str, Any]:
-    """Single-file edits, each timed from just before the write to the next child's start."""
+    """Single-file edits, each timed from just before the write to the next child's start.
+
+    With --preload, only restarts forked from the template count; the others are listed apart.
+    """
     root = Path(manifest.root)
     latencies: list[float] = []
+    by_exec: list[tuple[float, str]] = []
     missed = 0
     targets = rng.sample(manifest.source_py[mode.burst_files :], mode.e2e_edits)
     for n, rel in enumerate(targets):
         if not proc.alive():
             raise RuntimeError(f"{command.name} exited:\n{proc.log_tail()}")
-        t_edit = time.monotonic()
-        append(root / rel, f"# e2e edit {n}\n")
-        try:
-            new = wait_until(
-                lambda t=t_edit: [s for s in _starts(log) if s[0] > t],
-                EDIT_TIMEOUT_S,
-                "a new child",
-            )
-        except Deadline:
+        latency, line = _one_edit(proc, log, root / rel, f"# e2e edit {n}\n")
+        if latency is None:
             missed += 1
             continue
-        latencies.append(new[0][0] - t_edit)
+        if command.preload and not line.endswith(FORKED):
+            by_exec.append((latency, line))
+        else:
+            latencies.append(latency)
         _settle(log, 0.5, 10.0)
         time.sleep(rng.uniform(0.05, 0.3))
-    return {
+    result = {
         "edits": mode.e2e_edits,
         "missed": missed,
         "p50_ms": None if not latencies else 1000 * (percentile(latencies, 0.5) or 0),
         "p95_ms": None if not latencies else 1000 * (percentile(latencies, 0.95) or 0),
         "all_ms": [round(x * 1000, 1) for x in latencies],
+    }
+    if command.preload:
+        result.update(_by_exec_figures(latencies, by_exec))
+    return result
+
+
+def _by_exec_figures(forked: list[float], by_exec: list[tuple[float, str]]) -> dict[str, Any]:
+    reasons: dict[str, int] = {}
+    for _, line in by_exec:
+        reason = line.partition("(by exec: ")[2].removesuffix(")") or line
+        reasons[reason] = reasons.get(reason, 0) + 1
+    p50 = percentile([x for x, _ in by_exec], 0.5) if by_exec else None
+    return {
+        "forked": len(forked),
+        "by_exec": reasons,
+        "by_exec_p50_ms": None if p50 is None else 1000 * p50,
     }
 
 

@@ -105,6 +105,16 @@ def _survivors(survivors: list[str]) -> str:
     return f"yes: {counts} processes still running"
 
 
+def _forked(r: dict[str, Any]) -> str:
+    """For a --preload row: how many restarts were forked, and why the others were not."""
+    if "forked" not in r:
+        return ""
+    counted = r["edits"] - r["missed"]
+    reasons = "; ".join(f"{n}x {reason}" for reason, n in r["by_exec"].items())
+    tail = f"; by exec, p50 {_num(r['by_exec_p50_ms'])} ms: {reasons[:150]}" if reasons else ""
+    return f" (forked {r['forked']} of {counted}{tail})"
+
+
 def e2e_table(e2e: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| command | edit→new child p50 / p95 (ms) | missed | "
@@ -119,7 +129,7 @@ def e2e_table(e2e: dict[str, dict[str, Any]]) -> list[str]:
         if not r.get("supervisor_alive", True):
             crashed = f" (then the supervisor {r.get('supervisor_exit', 'exited')[:90]})"
         lines.append(
-            f"| {r['label']} | {_num(r['p50_ms'])} / {_num(r['p95_ms'])} | "
+            f"| {r['label']} | {_num(r['p50_ms'])} / {_num(r['p95_ms'])}{_forked(r)} | "
             f"{r['missed']} of {r['edits']} | {_restarts(r)}{crashed} | "
             f"{_survivors(r['survivors'])} |"
         )
@@ -172,7 +182,9 @@ def targets(size: int, tree: dict[str, Any]) -> list[str]:
     e2e = tree.get("e2e") or {}
     wf = e2e.get("watchfiles", {}).get("p50_ms")
     for name, r in e2e.items():
-        if name.startswith("watchreload") and wf is not None and r.get("p50_ms") is not None:
+        if name == "watchreload-preload" and wf is not None:
+            out.append(_preload_target(r, wf))
+        elif name.startswith("watchreload") and wf is not None and r.get("p50_ms") is not None:
             out.append(
                 f"- End to end {r['label']} at least as fast as the watchfiles CLI: "
                 f"{r['p50_ms']:.0f} ms vs {wf:.0f} ms — {'met' if r['p50_ms'] <= wf else 'missed'}"
@@ -180,6 +192,17 @@ def targets(size: int, tree: dict[str, Any]) -> list[str]:
     if size < 100_000 and out:
         out.insert(0, f"(The issue states these for 100,000 files; here on {size:,}.)")
     return out
+
+
+def _preload_target(r: dict[str, Any], wf: float) -> str:
+    head = f"- End to end {r['label']} at most half the watchfiles CLI's ({wf:.0f} ms)"
+    if r.get("p50_ms") is None:
+        why = "; ".join(r.get("by_exec", {})) or r.get("error", "no figures")
+        return f"{head}: no restart was forked from the template ({why[:150]}) — not measured"
+    ok = r["p50_ms"] <= wf / 2
+    return (
+        f"{head}: {r['p50_ms']:.0f} ms, {r['p50_ms'] / wf:.2f} of it — {'met' if ok else 'missed'}"
+    )
 
 
 def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -219,6 +242,10 @@ def render(results: dict[str, Any]) -> str:
         "One pass per watcher; latencies are medians over the edits. See benchmarks/README.md "
         "for what each figure means.",
     ]
+    load = results.get("load")
+    if load and "end" in load:
+        start, end = (" / ".join(f"{x:.2f}" for x in load[k]) for k in ("start", "end"))
+        lines.append(f"Load average (1 / 5 / 15 min): {start} at the start, {end} at the end.")
     for source in results.get("sources", [])[1:]:
         lines.append(
             f"Rows {source['rows']} (and the scan) are from `{source['command']}` at "

@@ -75,19 +75,25 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(mode: Mode, only: list[str] | None, command: str) -> Path:
-    started = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    workdir = WORK_DIR / f"run-{stamp}"
-    workdir.mkdir(parents=True)
-    results: dict[str, Any] = {
+def _header(mode: Mode, command: str) -> dict[str, Any]:
+    """What a run's results say about the run itself (the load's "end" is added at the end)."""
+    return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": mode.name,
         "command": command,
         "machine": machine(),
         "settings": {k: v for k, v in vars(mode).items()},
+        "load": {"start": [round(x, 2) for x in os.getloadavg()]},
         "trees": {},
     }
+
+
+def run(mode: Mode, only: list[str] | None, command: str) -> Path:
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = WORK_DIR / f"run-{stamp}"
+    workdir.mkdir(parents=True)
+    results = _header(mode, command)
     for size in mode.sizes:
         t = time.monotonic()
         manifest = build_tree(WORK_DIR / "trees" / f"t{size}", size, mode.seed, mode.branch_diff)
@@ -126,6 +132,7 @@ def run(mode: Mode, only: list[str] | None, command: str) -> Path:
         tree["e2e"] = e2e.measure_all(manifest, mode, workdir, only, log)
         tree["fuse"] = forwarded.measure_all(manifest, mode, workdir, only, log)
     results["duration_s"] = time.monotonic() - started
+    results["load"]["end"] = [round(x, 2) for x in os.getloadavg()]
 
     RESULTS_DIR.mkdir(exist_ok=True)
     raw = RESULTS_DIR / f"raw-{stamp}.json"
