@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0  # from the stop signal to SIGKILL
 KILL_WAIT_S = 5.0  # how long to wait for a SIGKILLed child or group before giving up on it
 STOP_POLL_S = 0.02  # how often a stop looks at the child, and whether it is asked to hurry
+STOP_FIRST_POLL_S = 0.002  # the first looks come sooner (most children go at once), then double
 READY_TIMEOUT_S = 30.0  # start the program anyway if the watcher is not live by then
 WAIT_REPORT_AFTER_S = 1.0  # say what the watcher is waiting for once the wait is this long
 WAIT_REPORT_EVERY_S = 1.0  # and update that line (in place on a terminal) this often
@@ -270,11 +271,13 @@ def stop_boundedly(
 def _wait_until_gone(child: Stoppable, timeout_s: float, hurry: Callable[[], bool]) -> bool:
     """Wait until nothing is running or `timeout_s` passed; True if told to hurry first."""
     deadline = time.monotonic() + timeout_s
+    interval = STOP_FIRST_POLL_S
     try:
         while child.running() and time.monotonic() < deadline:
             if hurry():
                 return True
-            child.pause(STOP_POLL_S)
+            child.pause(interval)
+            interval = min(interval * 2, STOP_POLL_S)
     except KeyboardInterrupt:
         return True
     return False

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from watchreload.changes import Change, ChangeSet
@@ -42,22 +43,33 @@ class Imports:
     modules: frozenset[Path] = frozenset()
     failed: frozenset[Path] = frozenset()
     reported: bool = False  # a report has arrived for this start
-    _real_files: frozenset[str] = field(default=frozenset(), init=False, repr=False)
-    _real_dirs: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        files = {_real(p) for p in (*self.modules, *self.failed)}
-        files |= {os.path.normpath(p) for p in (*self.modules, *self.failed)}
-        object.__setattr__(self, "_real_files", frozenset(files))
-        object.__setattr__(self, "_real_dirs", frozenset(os.path.dirname(f) for f in files))
+    @cached_property
+    def _files(self) -> frozenset[str]:
+        return frozenset(os.path.normpath(p) for p in (*self.modules, *self.failed))
+
+    @cached_property
+    def _real_files(self) -> frozenset[str]:
+        # Resolving every file costs tens of milliseconds for a Django project: only when the
+        # paths as written do not match (a symlinked directory), never on a restart's way.
+        return self._files | {_real(Path(p)) for p in self._files}
 
     def holds(self, path: Path) -> bool:
-        return os.path.normpath(path) in self._real_files or _real(path) in self._real_files
+        return os.path.normpath(path) in self._files or _real(path) in self._real_files
+
+    @cached_property
+    def _dirs(self) -> frozenset[str]:
+        return frozenset(os.path.dirname(f) for f in self._files)
+
+    @cached_property
+    def _real_dirs(self) -> frozenset[str]:
+        return frozenset(os.path.dirname(f) for f in self._real_files)
 
     def next_to(self, path: Path) -> bool:
         """True when `path`'s directory holds an imported (or failed) module."""
-        directory = os.path.dirname(os.path.normpath(path))
-        return directory in self._real_dirs or os.path.dirname(_real(path)) in self._real_dirs
+        if os.path.dirname(os.path.normpath(path)) in self._dirs:
+            return True
+        return os.path.dirname(_real(path)) in self._real_dirs
 
 
 @dataclass(frozen=True)
