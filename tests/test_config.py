@@ -33,7 +33,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.include_globs == DEFAULT_INCLUDE_GLOBS
     assert config.ignore_patterns == DEFAULT_IGNORE_PATTERNS
     assert config.backend == "auto"
-    assert (config.debounce_ms, config.debounce_max_ms) == (50, 2000)
+    assert (config.debounce_ms, config.debounce_max_ms) == (20, 2000)
     assert config.stop_signal == signal.SIGTERM
     assert config.stop_timeout_s == 5
     assert config.poll_interval_s == 1.0
@@ -68,7 +68,7 @@ def test_the_nearest_pyproject_wins_even_without_a_table(tmp_path: Path) -> None
     pyproject(tmp_path, "debounce = 10")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "pyproject.toml").write_text("[project]\nname = 'sub'\n")
-    assert load(tmp_path / "sub").debounce_ms == 50
+    assert load(tmp_path / "sub").debounce_ms == 20  # the default
 
 
 def test_list_settings_from_the_environment(tmp_path: Path) -> None:
