@@ -72,19 +72,25 @@ def _manage_py(root: Path) -> None:
     )
 
 
-def django_app(root: Path, port: int) -> list[str]:
+def _django_site(root: Path, *apps: str) -> None:
+    """manage.py and the settings of a Django site with `apps` besides contenttypes and auth."""
     _manage_py(root)
+    installed = ["django.contrib.contenttypes", "django.contrib.auth", *apps]
     _write(
         root / "site_settings.py",
-        """
+        f"""
         DEBUG = True
         SECRET_KEY = "bench"
         ALLOWED_HOSTS = ["*"]
         ROOT_URLCONF = "urls"
-        INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth"]
-        DATABASES = {}
+        INSTALLED_APPS = {installed!r}
+        DATABASES = {{}}
         """,
     )
+
+
+def django_app(root: Path, port: int) -> list[str]:
+    _django_site(root)
     _write(
         root / "urls.py",
         """
@@ -136,22 +142,7 @@ HEAVY_API = """
 
 def django_heavy_app(root: Path, port: int) -> list[str]:
     """The Django site with DRF and a few large libraries that its URLconf imports at start."""
-    _manage_py(root)
-    _write(
-        root / "site_settings.py",
-        """
-        DEBUG = True
-        SECRET_KEY = "bench"
-        ALLOWED_HOSTS = ["*"]
-        ROOT_URLCONF = "urls"
-        INSTALLED_APPS = [
-            "django.contrib.contenttypes",
-            "django.contrib.auth",
-            "rest_framework",
-        ]
-        DATABASES = {}
-        """,
-    )
+    _django_site(root, "rest_framework")
     _write(root / "api.py", HEAVY_API)
     _write(
         root / "urls.py",

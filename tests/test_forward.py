@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -83,19 +84,55 @@ def stop_forwarder(forwarder: Spawned) -> None:
     assert forwarder.wait() == 0, forwarder.output
 
 
-@pytest.mark.usefixtures("watchman_daemon")
-def test_edits_renames_deletes_and_new_directories_restart_once_each(
+def finish(run: Watchreload, forwarder: Spawned) -> None:
+    """Stop the forwarder, then the container side (its child ends by the stop signal)."""
+    stop_forwarder(forwarder)
+    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+
+
+@dataclass
+class Mount:
+    """The bindfs mount (`source` behind `mount_point`) and what starts either side on it."""
+
+    spawn: Spawn
+    source: Path
+    mount_point: Path
+    tmp_path: Path
+    env: dict[str, str]
+
+    def container(self, state: str = "state", poll_interval: str = "60") -> Watchreload:
+        return container_side(
+            self.spawn, self.mount_point, self.tmp_path / state, self.env, poll_interval
+        )
+
+    def forwarder(self) -> Spawned:
+        return start_forwarder(self.spawn, self.source, self.mount_point, self.env)
+
+    def forwarded(self, poll_interval: str = "60") -> tuple[Watchreload, Spawned]:
+        """Both sides, once the container side is on forwarded events."""
+        run = self.container(poll_interval=poll_interval)
+        forwarder = self.forwarder()
+        wait_on_events(run)
+        return run, forwarder
+
+
+@pytest.fixture
+def mount(
     spawn: Spawn,
     fuse_mount: tuple[Path, Path],  # noqa: F811
     tmp_path: Path,
     runtime_env: dict[str, str],
-) -> None:
+    watchman_daemon: object,
+) -> Mount:
     source, mount_point = fuse_mount
+    return Mount(spawn, source, mount_point, tmp_path, runtime_env)
+
+
+def test_edits_renames_deletes_and_new_directories_restart_once_each(mount: Mount) -> None:
+    source = mount.source
     (source / "pkg").mkdir()
     (source / "pkg" / "mod.py").write_text("VALUE = 1\n")
-    run = container_side(spawn, mount_point, tmp_path / "state", runtime_env, poll_interval="30")
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
-    wait_on_events(run)
+    run, forwarder = mount.forwarded(poll_interval="30")
 
     (source / "app.py").write_text("print('v2')\n")  # an edit
     run.wait_starts(2)
@@ -112,18 +149,11 @@ def test_edits_renames_deletes_and_new_directories_restart_once_each(
     assert "pkg/mod.py deleted" in run.output
     assert "new/deeper/fresh.py added" in run.output
     assert records[-1]["changes"]
-    stop_forwarder(forwarder)
-    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+    finish(run, forwarder)
 
 
-@pytest.mark.usefixtures("watchman_daemon")
-def test_a_5000_file_checkout_is_one_restart(
-    spawn: Spawn,
-    fuse_mount: tuple[Path, Path],  # noqa: F811
-    tmp_path: Path,
-    runtime_env: dict[str, str],
-) -> None:
-    source, mount_point = fuse_mount
+def test_a_5000_file_checkout_is_one_restart(mount: Mount) -> None:
+    source = mount.source
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(source)]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -136,32 +166,21 @@ def test_a_5000_file_checkout_is_one_restart(
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "big"], check=True)
     subprocess.run([*git, "checkout", "-q", "main"], check=True)
-    run = container_side(spawn, mount_point, tmp_path / "state", runtime_env, poll_interval="30")
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
-    wait_on_events(run)
+    run, forwarder = mount.forwarded(poll_interval="30")
 
     subprocess.run([*git, "checkout", "-q", "big"], check=True)
     run.wait_starts(2, timeout_s=30)
     run.stays_at(2, duration_s=1.0)
     assert "5,000 files changed" in run.output
-    stop_forwarder(forwarder)
-    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+    finish(run, forwarder)
 
 
-@pytest.mark.usefixtures("watchman_daemon")
-def test_an_edit_to_gitignore_on_the_host_reaches_the_container_s_rules(
-    spawn: Spawn,
-    fuse_mount: tuple[Path, Path],  # noqa: F811
-    tmp_path: Path,
-    runtime_env: dict[str, str],
-) -> None:
-    source, mount_point = fuse_mount
+def test_an_edit_to_gitignore_on_the_host_reaches_the_container_s_rules(mount: Mount) -> None:
+    source = mount.source
     subprocess.run(["git", "init", "-q", str(source)], check=True)
     (source / ".gitignore").write_text("generated/\n")
     (source / "generated").mkdir()
-    run = container_side(spawn, mount_point, tmp_path / "state", runtime_env, poll_interval="60")
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
-    wait_on_events(run)
+    run, forwarder = mount.forwarded()
     (source / "generated" / "ignored.py").write_text("")
     run.stays_at(1)
     (source / ".gitignore").write_text("# nothing ignored any more\n")
@@ -171,63 +190,44 @@ def test_an_edit_to_gitignore_on_the_host_reaches_the_container_s_rules(
     run.wait_starts(2)
     run.stays_at(2)
     assert "generated/kept.py added" in run.output
-    stop_forwarder(forwarder)
-    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+    finish(run, forwarder)
 
 
-@pytest.mark.usefixtures("watchman_daemon")
-def test_a_restarted_forwarder_loses_no_edit_and_polling_covers_the_gap(
-    spawn: Spawn,
-    fuse_mount: tuple[Path, Path],  # noqa: F811
-    tmp_path: Path,
-    runtime_env: dict[str, str],
-) -> None:
-    source, mount_point = fuse_mount
+def test_a_restarted_forwarder_loses_no_edit_and_polling_covers_the_gap(mount: Mount) -> None:
+    source = mount.source
     # Polling too slow to see anything within the test: the edit below is found by the rescan.
-    run = container_side(spawn, mount_point, tmp_path / "state", runtime_env, poll_interval="60")
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
-    wait_on_events(run)
+    run, forwarder = mount.forwarded()
     forwarder.popen.kill()  # no goodbye: the relay's stdin ends, the connection closes
     forwarder.wait()
     wait_for(lambda: POLLING_AGAIN in run.output, message=f"polling again\n{run.output}")
 
     (source / "app.py").write_text("print('edited while no forwarder ran')\n")
     run.stays_at(1, duration_s=0.5)  # polling (every 60 s here) has not seen it yet
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
+    forwarder = mount.forwarder()
     run.wait_starts(2)  # the rescan that follows the new forwarder's hello
     wait_on_events(run, times=2)
     (source / "app.py").write_text("print('and on events again')\n")
     run.wait_starts(3)
     run.stays_at(3)
-    stop_forwarder(forwarder)
-    assert run.stop(signal.SIGINT) == 128 + signal.SIGTERM, run.output
+    finish(run, forwarder)
 
 
-@pytest.mark.usefixtures("watchman_daemon")
-def test_the_forwarder_says_once_that_the_stream_ended_and_reconnects(
-    spawn: Spawn,
-    fuse_mount: tuple[Path, Path],  # noqa: F811
-    tmp_path: Path,
-    runtime_env: dict[str, str],
-) -> None:
-    source, mount_point = fuse_mount
-    first = container_side(spawn, mount_point, tmp_path / "first", runtime_env, poll_interval="60")
-    forwarder = start_forwarder(spawn, source, mount_point, runtime_env)
+def test_the_forwarder_says_once_that_the_stream_ended_and_reconnects(mount: Mount) -> None:
+    source = mount.source
+    first = mount.container("first")
+    forwarder = mount.forwarder()
     wait_on_events(first)
     assert first.stop(signal.SIGINT) == 128 + signal.SIGTERM, first.output  # the container restarts
     ended = "the stream into the container ended"
     wait_for(lambda: ended in forwarder.output, message=f"the line\n{forwarder.output}")
 
-    second = container_side(
-        spawn, mount_point, tmp_path / "second", runtime_env, poll_interval="60"
-    )
+    second = mount.container("second")
     wait_on_events(second)  # the forwarder's next try, with backoff
     (source / "app.py").write_text("print('after the container restarted')\n")
     second.wait_starts(2)
     wait_for(lambda: "forwarding again after" in forwarder.output, message=forwarder.output)
     assert forwarder.output.count(ended) == 1, forwarder.output
-    stop_forwarder(forwarder)
-    assert second.stop(signal.SIGINT) == 128 + signal.SIGTERM, second.output
+    finish(second, forwarder)
 
 
 def test_forged_and_malformed_lines_are_rejected_and_counted(
