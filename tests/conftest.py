@@ -85,6 +85,15 @@ def watchman_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watchm
         daemon.stop()
 
 
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A watched directory holding app.py (modules with trees of their own define `tree`)."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "app.py").write_text("print('app')\n")
+    return root
+
+
 @pytest.fixture(params=["stat", "watchman"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Run a behavioural test against both backends; the watchman one gets its own daemon."""

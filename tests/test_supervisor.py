@@ -251,14 +251,6 @@ def test_command_not_found_at_first_start(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "app.py").write_text("print('app')\n")
-    return root
-
-
-@pytest.fixture
 def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 

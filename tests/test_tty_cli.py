@@ -38,14 +38,6 @@ WATCHRELOAD = Path(PYTHON).with_name("watchreload")  # the console script, as a 
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "app.py").write_text("print('app')\n")
-    return root
-
-
-@pytest.fixture
 def shell(tmp_path: Path) -> Iterator[Shell]:
     env = {"WATCHMAN_SOCK": os.environ["WATCHMAN_SOCK"]} if "WATCHMAN_SOCK" in os.environ else {}
     with shell_session(tmp_path, env) as shell:

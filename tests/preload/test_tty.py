@@ -24,14 +24,6 @@ OPTIONS = ("--preload", "--scope", "tree")  # tty_child.py does not import the e
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
-    root.mkdir()
-    (root / "app.py").write_text("print('app')\n")
-    return root
-
-
-@pytest.fixture
 def shell(tmp_path: Path) -> Iterator[Shell]:
     with shell_session(tmp_path) as shell:
         yield shell
